@@ -1,0 +1,73 @@
+"""Apache Airflow provider for Housecall Pro."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_provider_info"]
+
+CONN_TYPE = "housecallpro"
+DEFAULT_BASE_URL = "https://api.housecallpro.com"
+
+# Extras a user may set on the connection; the same keys are read by the hook.
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "timeout": {
+        "label": "Request timeout (seconds)",
+        "description": "Read timeout for one HTTP request to Housecall Pro. Default 30.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+    },
+    "max_retries": {
+        "label": "Retry limit",
+        "description": "How many times a failed GET (429, 5xx, connection error, timeout) is retried. Default 5.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 5},
+    },
+    "company_id": {
+        "label": "Company ID (X-Company-Id)",
+        "description": "Only for multi-location accounts: the location's company id, sent as X-Company-Id.",
+        "schema": {"type": ["string", "null"]},
+    },
+}
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "login", "extra"],
+    "relabeling": {"password": "API key", "host": "API base URL (optional)"},
+    "placeholders": {
+        "host": DEFAULT_BASE_URL,
+        "password": "Housecall Pro API key (My Apps → API Key Management)",
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": "airflow-provider-housecallpro",
+        "name": "Housecall Pro",
+        "description": "`Housecall Pro <https://www.housecallpro.com/>`__: jobs and customers for field-service "
+        "businesses — job scheduled / job completed sensors and a create-customer operator.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Housecall Pro",
+                "external-doc-url": "https://docs.housecallpro.com/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Housecall Pro",
+                "python-modules": ["airflow_provider_housecallpro.hooks.housecallpro"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "airflow_provider_housecallpro.hooks.housecallpro.HousecallProHook",
+                "hook-name": "Housecall Pro",
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+    }

@@ -1,0 +1,42 @@
+"""Exact matching of customers found by the API's fuzzy ``q`` search (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from airflow_provider_housecallpro.api.models import Customer
+
+_MAX = datetime.max.replace(tzinfo=UTC)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+def normalize_phone(phone: str) -> str:
+    digits = re.sub(r"\D", "", phone)
+    return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
+
+
+def lookup_terms(email: str | None, phone: str | None) -> list[tuple[str, str]]:
+    """The ``q`` searches to run, in order: (kind, normalized value)."""
+    terms: list[tuple[str, str]] = []
+    if email and email.strip():
+        terms.append(("email", normalize_email(email)))
+    if phone and normalize_phone(phone):
+        terms.append(("phone", normalize_phone(phone)))
+    return terms
+
+
+def is_exact_match(customer: Customer, kind: str, value: str) -> bool:
+    if kind == "email":
+        return bool(customer.email) and normalize_email(customer.email or "") == value
+    numbers = (customer.mobile_number, customer.home_number, customer.work_number)
+    return any(n and normalize_phone(n) == value for n in numbers)
+
+
+def oldest(customers: Iterable[Customer]) -> Customer | None:
+    """Of several exact matches, the one created first is the canonical record."""
+    return min(customers, key=lambda c: (c.created_at or _MAX, c.id), default=None)

@@ -1,0 +1,384 @@
+"""HousecallProHook: the ``housecallpro`` connection type, with sync and async access to the API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from airflow.providers.common.compat.sdk import BaseHook
+from pydantic import BaseModel
+
+from airflow_provider_housecallpro import CONN_FIELDS, CONN_TYPE, DEFAULT_BASE_URL
+from airflow_provider_housecallpro.api import customers as matching
+from airflow_provider_housecallpro.api import operations as ops
+from airflow_provider_housecallpro.api.client import AsyncHousecallProClient, HousecallProClient
+from airflow_provider_housecallpro.api.core import ClientConfig
+from airflow_provider_housecallpro.api.errors import (
+    HousecallProAuthError,
+    HousecallProConfigError,
+    HousecallProError,
+)
+from airflow_provider_housecallpro.api.models import (
+    Company,
+    Customer,
+    CustomerCreate,
+    Employee,
+    Job,
+    LeadSource,
+    Page,
+    validate_input,
+)
+from airflow_provider_housecallpro.api.query import CustomersQuery, JobsQuery, SimpleListQuery
+
+
+class ConnectionLike(Protocol):
+    """What we read of an Airflow connection (task-SDK and core connections both fit)."""
+
+    conn_id: str
+    host: str | None
+    port: int | None
+    schema: str | None
+    password: str | None
+
+
+Q = TypeVar("Q", bound=BaseModel)
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def config_from_connection(
+    conn: ConnectionLike, extras: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> ClientConfig:
+    """Build a client config from a connection: password = API key, host = optional base URL, extras."""
+    source = f"connection {conn.conn_id!r}"
+    values: dict[str, Any] = {}
+    for key in (*CONN_FIELDS, "connect_timeout", "backoff_base", "backoff_max", "retry_after_max"):
+        raw = extras.get(key, extras.get(f"extra__{CONN_TYPE}__{key}"))
+        if raw is None or raw == "":
+            continue
+        values[key] = _coerce_extra(key, raw, source)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return ClientConfig(
+        api_key=(conn.password or "").strip(),
+        base_url=_base_url(conn.host, conn.port, conn.schema),
+        source=source,
+        user_agent_extra=_airflow_agent(),
+        **values,
+    )
+
+
+def _coerce_extra(key: str, raw: Any, source: str) -> Any:
+    if key == "company_id":
+        return str(raw).strip()
+    try:
+        return int(raw) if key == "max_retries" else float(raw)
+    except (TypeError, ValueError):
+        kind = "a whole number" if key == "max_retries" else "a number of seconds"
+        raise HousecallProConfigError(f"Extra {key!r} in {source} must be {kind}; got {raw!r}") from None
+
+
+def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
+    """``host`` may be a full URL or a bare host name; empty means the real API."""
+    host = (host or "").strip().rstrip("/")
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        scheme = schema if schema in ("http", "https") else ("http" if host in _LOOPBACK else "https")
+        host = f"{scheme}://{host}"
+    if port and urlsplit(host).port is None:
+        parts = urlsplit(host)
+        host = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+    return host
+
+
+def _airflow_agent() -> str:
+    try:
+        from airflow import __version__ as airflow_version
+    except ImportError:  # pragma: no cover
+        return ""
+    return f"apache-airflow/{airflow_version}"
+
+
+class HousecallProHook(BaseHook):
+    """Talk to Housecall Pro with the API key stored in an Airflow connection.
+
+    The connection's **password** is the API key; **host** optionally overrides the API base URL
+    (``https://api.housecallpro.com``, or the local sandbox); extras ``timeout``, ``max_retries`` and
+    ``company_id`` (sent as ``X-Company-Id``) tune the client. Every API method has an async twin
+    prefixed with ``a`` that resolves the connection without blocking the event loop.
+
+    :param housecallpro_conn_id: connection id, default ``housecallpro_default``.
+    :param client_options: overrides of the client settings (``timeout``, ``max_retries``,
+        ``backoff_base``, ``backoff_max``, ``retry_after_max``, ``connect_timeout``).
+    """
+
+    conn_name_attr = "housecallpro_conn_id"
+    default_conn_name = "housecallpro_default"
+    conn_type = CONN_TYPE
+    hook_name = "Housecall Pro"
+
+    def __init__(
+        self,
+        housecallpro_conn_id: str = default_conn_name,
+        *,
+        client_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.housecallpro_conn_id = housecallpro_conn_id
+        self.client_options = dict(client_options or {})
+        self._client: HousecallProClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(housecallpro_conn_id={self.housecallpro_conn_id!r})"
+
+    # -- connection form (Airflow 3.0/3.1; 3.2+ reads conn-fields from provider info) -------------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        return {
+            "timeout": IntegerField(
+                lazy_gettext(CONN_FIELDS["timeout"]["label"]),
+                validators=[Optional(), NumberRange(min=1)],
+                widget=BS3TextFieldWidget(),
+                description=CONN_FIELDS["timeout"]["description"],
+                default=30,
+            ),
+            "max_retries": IntegerField(
+                lazy_gettext(CONN_FIELDS["max_retries"]["label"]),
+                validators=[Optional(), NumberRange(min=0, max=20)],
+                widget=BS3TextFieldWidget(),
+                description=CONN_FIELDS["max_retries"]["description"],
+                default=5,
+            ),
+            "company_id": StringField(
+                lazy_gettext(CONN_FIELDS["company_id"]["label"]),
+                widget=BS3TextFieldWidget(),
+                description=CONN_FIELDS["company_id"]["description"],
+            ),
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        from airflow_provider_housecallpro import UI_FIELD_BEHAVIOUR
+
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
+
+    # -- clients ----------------------------------------------------------------------------------
+    def get_client_config(self) -> ClientConfig:
+        conn = self.get_connection(self.housecallpro_conn_id)
+        return config_from_connection(conn, conn.extra_dejson, self.client_options)
+
+    async def aget_client_config(self) -> ClientConfig:
+        from airflow.providers.common.compat.connection import (
+            get_async_connection,
+            get_async_extra_dejson,
+        )
+
+        conn = await get_async_connection(self.housecallpro_conn_id, hook=type(self))
+        extras = await get_async_extra_dejson(conn)
+        return config_from_connection(conn, extras, self.client_options)
+
+    def get_conn(self) -> HousecallProClient:
+        """The hook's sync client (created once per hook)."""
+        if self._client is None:
+            self._client = HousecallProClient(self.get_client_config())
+        return self._client
+
+    @contextlib.asynccontextmanager
+    async def aget_conn(self) -> AsyncIterator[AsyncHousecallProClient]:
+        """An async client for the duration of the ``async with`` block."""
+        async with AsyncHousecallProClient(await self.aget_client_config()) as client:
+            yield client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- connection test --------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Call ``GET /company``; a wrong key gives a message telling to check the API key."""
+        try:
+            company = self.get_company()
+        except HousecallProAuthError as exc:
+            return (
+                False,
+                f"Housecall Pro rejected the API key ({exc.status} {exc.api_message or ''}). {exc.hint}",
+            )
+        except HousecallProError as exc:
+            return False, str(exc)
+        finally:
+            self.close()
+        zone = f" (time zone {company.time_zone})" if company.time_zone else ""
+        return True, f"Connected to Housecall Pro company {company.name or company.id!r}{zone}"
+
+    # -- company ----------------------------------------------------------------------------------
+    def get_company(self) -> Company:
+        return self.get_conn().call(ops.get_company())
+
+    async def aget_company(self) -> Company:
+        async with self.aget_conn() as client:
+            return await client.call(ops.get_company())
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def list_jobs(self, query: JobsQuery | None = None, **filters: Any) -> Page[Job]:
+        """One page of ``GET /jobs``. Filters are :class:`JobsQuery` fields (spec names)."""
+        return self.get_conn().call(ops.list_jobs(_jobs_query(query, filters)))
+
+    async def alist_jobs(self, query: JobsQuery | None = None, **filters: Any) -> Page[Job]:
+        query = _jobs_query(query, filters)
+        async with self.aget_conn() as client:
+            return await client.call(ops.list_jobs(query))
+
+    def iter_job_pages(
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+    ) -> Iterator[Page[Job]]:
+        query = _jobs_query(query, filters)
+        yield from self.get_conn().pages(lambda n: ops.list_jobs(_page(query, n)), max_pages=max_pages)
+
+    async def aiter_job_pages(
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+    ) -> AsyncIterator[Page[Job]]:
+        query = _jobs_query(query, filters)
+        async with self.aget_conn() as client:
+            async for page in client.pages(lambda n: ops.list_jobs(_page(query, n)), max_pages=max_pages):
+                yield page
+
+    def iter_jobs(
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+    ) -> Iterator[Job]:
+        """Every job matching the filters, page after page."""
+        for page in self.iter_job_pages(query, max_pages=max_pages, **filters):
+            yield from page.items
+
+    async def aiter_jobs(
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+    ) -> AsyncIterator[Job]:
+        async for page in self.aiter_job_pages(query, max_pages=max_pages, **filters):
+            for job in page.items:
+                yield job
+
+    def get_job(self, job_id: str, *, expand: list[str] | None = None) -> Job:
+        return self.get_conn().call(ops.get_job(job_id, expand))
+
+    async def aget_job(self, job_id: str, *, expand: list[str] | None = None) -> Job:
+        async with self.aget_conn() as client:
+            return await client.call(ops.get_job(job_id, expand))
+
+    def get_job_line_items(self, job_id: str) -> list[dict[str, Any]]:
+        return self.get_conn().call(ops.get_job_line_items(job_id))
+
+    async def aget_job_line_items(self, job_id: str) -> list[dict[str, Any]]:
+        async with self.aget_conn() as client:
+            return await client.call(ops.get_job_line_items(job_id))
+
+    # -- customers --------------------------------------------------------------------------------
+    def list_customers(self, query: CustomersQuery | None = None, **params: Any) -> Page[Customer]:
+        return self.get_conn().call(ops.list_customers(_customers_query(query, params)))
+
+    async def alist_customers(self, query: CustomersQuery | None = None, **params: Any) -> Page[Customer]:
+        query = _customers_query(query, params)
+        async with self.aget_conn() as client:
+            return await client.call(ops.list_customers(query))
+
+    def iter_customers(
+        self, query: CustomersQuery | None = None, *, max_pages: int | None = None, **params: Any
+    ) -> Iterator[Customer]:
+        query = _customers_query(query, params)
+        for page in self.get_conn().pages(lambda n: ops.list_customers(_page(query, n)), max_pages=max_pages):
+            yield from page.items
+
+    async def aiter_customers(
+        self, query: CustomersQuery | None = None, *, max_pages: int | None = None, **params: Any
+    ) -> AsyncIterator[Customer]:
+        query = _customers_query(query, params)
+        async with self.aget_conn() as client:
+            async for page in client.pages(lambda n: ops.list_customers(_page(query, n)), max_pages=max_pages):
+                for customer in page.items:
+                    yield customer
+
+    def find_customer(self, *, email: str | None = None, mobile_number: str | None = None) -> Customer | None:
+        """The customer whose email (case-insensitive), or else phone number, matches exactly.
+
+        The API's ``q`` search is fuzzy, so every hit is re-checked. Email is tried first, then the
+        phone (mobile, home or work number). Of several exact matches the oldest record wins.
+        """
+        for kind, value in matching.lookup_terms(email, mobile_number):
+            hits = [c for c in self.iter_customers(q=value) if matching.is_exact_match(c, kind, value)]
+            if hits:
+                return matching.oldest(hits)
+        return None
+
+    async def afind_customer(self, *, email: str | None = None, mobile_number: str | None = None) -> Customer | None:
+        for kind, value in matching.lookup_terms(email, mobile_number):
+            hits = [c async for c in self.aiter_customers(q=value) if matching.is_exact_match(c, kind, value)]
+            if hits:
+                return matching.oldest(hits)
+        return None
+
+    def get_customer(self, customer_id: str) -> Customer:
+        return self.get_conn().call(ops.get_customer(customer_id))
+
+    async def aget_customer(self, customer_id: str) -> Customer:
+        async with self.aget_conn() as client:
+            return await client.call(ops.get_customer(customer_id))
+
+    def create_customer(self, customer: CustomerCreate | Mapping[str, Any]) -> Customer:
+        """``POST /customers``. Input is validated (product rules) before any request is made."""
+        return self.get_conn().call(ops.create_customer(_customer_create(customer)))
+
+    async def acreate_customer(self, customer: CustomerCreate | Mapping[str, Any]) -> Customer:
+        body = _customer_create(customer)
+        async with self.aget_conn() as client:
+            return await client.call(ops.create_customer(body))
+
+    # -- reference data ---------------------------------------------------------------------------
+    def list_lead_sources(self) -> list[LeadSource]:
+        pages = self.get_conn().pages(lambda n: ops.list_lead_sources(SimpleListQuery(page=n)))
+        return [item for page in pages for item in page.items]
+
+    async def alist_lead_sources(self) -> list[LeadSource]:
+        async with self.aget_conn() as client:
+            pages = client.pages(lambda n: ops.list_lead_sources(SimpleListQuery(page=n)))
+            return [item async for page in pages for item in page.items]
+
+    def list_employees(self) -> list[Employee]:
+        pages = self.get_conn().pages(lambda n: ops.list_employees(SimpleListQuery(page=n)))
+        return [item for page in pages for item in page.items]
+
+    async def alist_employees(self) -> list[Employee]:
+        async with self.aget_conn() as client:
+            pages = client.pages(lambda n: ops.list_employees(SimpleListQuery(page=n)))
+            return [item async for page in pages for item in page.items]
+
+
+def _query(model: type[Q], query: Q | None, params: Mapping[str, Any], what: str) -> Q:
+    """Validate filters given as a query object and/or keyword arguments (keywords win)."""
+    if query is not None and not params:
+        return query
+    base = query.model_dump(exclude_none=True) if query is not None else {}
+    return validate_input(model, {**base, **params}, what=what)
+
+
+def _jobs_query(query: JobsQuery | None, filters: Mapping[str, Any]) -> JobsQuery:
+    return _query(JobsQuery, query, filters, "jobs query")
+
+
+def _customers_query(query: CustomersQuery | None, params: Mapping[str, Any]) -> CustomersQuery:
+    return _query(CustomersQuery, query, params, "customers query")
+
+
+def _page(query: Any, page: int) -> Any:
+    return query.model_copy(update={"page": page})
+
+
+def _customer_create(customer: CustomerCreate | Mapping[str, Any]) -> CustomerCreate:
+    if isinstance(customer, CustomerCreate):
+        return customer
+    return CustomerCreate.build(**customer)
