@@ -1,0 +1,68 @@
+"""The ``housecallpro`` command. Subcommands import what they need lazily, so ``--help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+
+def _add_sandbox_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "sandbox",
+        help="run a local Housecall Pro API (seeded data, admin API under /_sandbox)",
+        description="Run the local Housecall Pro sandbox API in the foreground until interrupted.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8765, help="port, 0 = any free port (default: %(default)s)")
+    parser.add_argument("--api-key", default="sandbox-key", help="accepted API key (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="seed for the generated data (default: %(default)s)")
+    parser.set_defaults(handler=_run_sandbox)
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from airflow_provider_housecallpro.sandbox.server import SandboxServer
+
+    server = SandboxServer(api_key=args.api_key, seed=args.seed, host=args.host, port=args.port)
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"housecallpro sandbox: cannot start on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(f"Housecall Pro sandbox running at {server.url}", flush=True)
+    print(f"API key: {args.api_key}  (header 'Authorization: Token {args.api_key}')", flush=True)
+    print(f"Admin API: {server.url}/_sandbox  (seed {args.seed}); Ctrl+C to stop", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="housecallpro", description="Housecall Pro provider tools.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sandbox_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
