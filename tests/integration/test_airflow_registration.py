@@ -1,0 +1,77 @@
+"""The provider as Airflow sees it: CLI listings, connection form metadata, `airflow connections test`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import airflow
+import pytest
+from packaging.version import Version
+
+from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
+from tests.conftest import API_KEY, conn_json
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+def run_airflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled", **env}
+    return subprocess.run([AIRFLOW, *args], env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def json_output(out: subprocess.CompletedProcess[str]) -> list[dict[str, str]]:
+    """The JSON document in a CLI's stdout (Airflow may log lines before it)."""
+    assert out.returncode == 0, out.stdout + out.stderr
+    start = out.stdout.index("[{")
+    return json.loads(out.stdout[start:])  # type: ignore[no-any-return]
+
+
+def test_providers_list_shows_the_package() -> None:
+    out = run_airflow("providers", "list", "--output", "json")
+    packages = {p["package_name"]: p for p in json_output(out)}
+    assert "airflow-provider-housecallpro" in packages
+
+
+def test_providers_hooks_lists_housecallpro_as_housecall_pro() -> None:
+    out = run_airflow("providers", "hooks", "--output", "json")
+    (row,) = [h for h in json_output(out) if h.get("connection_type") == "housecallpro"]
+    assert row["hook_name"] == "Housecall Pro"
+    assert row["class"] == "airflow_provider_housecallpro.hooks.housecallpro.HousecallProHook"
+
+
+@pytest.mark.skipif(Version(airflow.__version__) < Version("3.2"), reason="conn-fields metadata is served from 3.2")
+def test_connection_form_metadata_served_to_the_ui() -> None:
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "housecallpro"]
+    assert meta.hook_name == "Housecall Pro"
+    fields = meta.standard_fields
+    assert fields is not None
+    assert fields.password.title == "API key"  # type: ignore[union-attr]
+    assert fields.host.title == "API base URL (optional)"  # type: ignore[union-attr]
+    assert fields.host.placeholder == "https://api.housecallpro.com"  # type: ignore[union-attr]
+    assert fields.login.hidden and fields.port.hidden and fields.url_schema.hidden  # type: ignore[union-attr]
+    extras = meta.extra_fields or {}
+    assert set(extras) == {"timeout", "max_retries", "company_id"}
+    assert extras["timeout"]["schema"]["title"] == "Request timeout (seconds)"
+
+
+def test_connections_test_succeeds_against_the_sandbox(sandbox: SandboxServer, admin: SandboxAdmin) -> None:
+    out = run_airflow("connections", "test", "hcp_cli", AIRFLOW_CONN_HCP_CLI=conn_json(sandbox.url))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Connection success" in out.stdout
+    assert [r["path"] for r in admin.requests()] == ["/company"]
+    assert API_KEY not in out.stdout + out.stderr
+
+
+def test_connections_test_with_a_wrong_key_says_to_check_the_api_key(sandbox: SandboxServer) -> None:
+    out = run_airflow("connections", "test", "hcp_cli", AIRFLOW_CONN_HCP_CLI=conn_json(sandbox.url, api_key="nope"))
+    # Airflow 3.0 prints the failure but exits 0; later versions exit 1.
+    assert out.returncode == (0 if Version(airflow.__version__) < Version("3.1") else 1)
+    assert "Connection failed" in out.stdout
+    assert "Check the API key in connection 'hcp_cli'" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr

@@ -1,0 +1,176 @@
+"""The hook against a live sandbox over loopback: paging, filters on the wire, lookups, creation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+import pytest
+
+from airflow_provider_housecallpro.api.errors import HousecallProInputError, HousecallProNotFoundError
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.sandbox import SandboxAdmin
+
+
+def test_company(hook: HousecallProHook) -> None:
+    company = hook.get_company()
+    assert company.name and company.time_zone
+
+
+def test_iter_jobs_pages_through_every_page(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    first = hook.list_jobs(page_size=10)
+    assert first.total_pages >= 4  # 60 seeded jobs at 10 a page
+    admin.clear_requests()
+    jobs = list(hook.iter_jobs(page_size=10))
+    pages = [dict(r["query"])["page"] for r in admin.requests(path="/jobs")]
+    assert pages == [str(n) for n in range(1, first.total_pages + 1)]
+    assert len({j.id for j in jobs}) == len(jobs) == first.total_items
+
+
+async def test_async_iter_jobs_pages_the_same(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    sync_ids = [j.id for j in hook.iter_jobs(page_size=10, sort_by="id", sort_direction="asc")]
+    admin.clear_requests()
+    async_ids = [j.id async for j in hook.aiter_jobs(page_size=10, sort_by="id", sort_direction="asc")]
+    assert async_ids == sync_ids
+    assert len(admin.requests(path="/jobs")) >= 4
+
+
+def test_every_jobs_filter_reaches_the_server_with_the_spec_names(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    hook.list_jobs(
+        scheduled_start_min=datetime(2026, 3, 1, tzinfo=UTC),
+        scheduled_start_max="2026-03-31T23:59:59Z",
+        scheduled_end_min="2026-03-01T00:00:00",
+        scheduled_end_max=datetime(2026, 4, 1),
+        employee_ids=["pro_a", "pro_b"],
+        customer_id="cus_x",
+        work_status=["scheduled", "completed"],
+        sort_by="updated_at",
+        sort_direction="asc",
+        location_ids=["loc_1"],
+        expand=["appointments", "attachments"],
+        page=2,
+        page_size=25,
+    )
+    (req,) = admin.requests(path="/jobs")
+    assert req["status"] == 200
+    assert sorted((k, unquote(v)) for k, v in req["query"]) == sorted(
+        [
+            ("scheduled_start_min", "2026-03-01T00:00:00Z"),
+            ("scheduled_start_max", "2026-03-31T23:59:59Z"),
+            ("scheduled_end_min", "2026-03-01T00:00:00Z"),
+            ("scheduled_end_max", "2026-04-01T00:00:00Z"),
+            ("employee_ids[]", "pro_a"),
+            ("employee_ids[]", "pro_b"),
+            ("customer_id", "cus_x"),
+            ("work_status[]", "scheduled"),
+            ("work_status[]", "completed"),
+            ("sort_by", "updated_at"),
+            ("sort_direction", "asc"),
+            ("location_ids[]", "loc_1"),
+            ("expand[]", "appointments"),
+            ("expand[]", "attachments"),
+            ("page", "2"),
+            ("page_size", "25"),
+        ]
+    )
+
+
+def test_filters_select_the_right_jobs(hook: HousecallProHook) -> None:
+    completed = list(hook.iter_jobs(work_status="completed"))
+    assert completed and {j.work_status for j in completed} <= {"complete rated", "complete unrated"}
+    some = completed[0]
+    assert some.customer is not None
+    mine = list(hook.iter_jobs(customer_id=some.customer.id))
+    assert mine and all(j.customer and j.customer.id == some.customer.id for j in mine)
+    staffed = next(j for j in hook.iter_jobs() if j.assigned_employees)
+    pro = staffed.assigned_employees[0].id  # type: ignore[index]
+    assert all(pro in {e.id for e in j.assigned_employees or []} for j in hook.iter_jobs(employee_ids=[pro]))
+
+
+def test_bad_filter_is_rejected_before_any_request(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    with pytest.raises(HousecallProInputError, match="work_status"):
+        hook.list_jobs(work_status="done")
+    with pytest.raises(HousecallProInputError, match="page_size"):
+        hook.list_jobs(page_size=500)
+    assert admin.requests() == []
+
+
+def test_get_job_and_not_found(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    job = next(iter(hook.iter_jobs(max_pages=1)))
+    assert hook.get_job(job.id).id == job.id
+    with pytest.raises(HousecallProNotFoundError, match="404") as info:
+        hook.get_job("job_does_not_exist")
+    assert info.value.status == 404 and info.value.api_message == "job not found"
+
+
+def test_find_customer_exact_match_by_email_then_phone(hook: HousecallProHook) -> None:
+    someone = next(c for c in hook.iter_customers() if c.email and c.mobile_number)
+    assert hook.find_customer(email=someone.email.upper()).id == someone.id  # type: ignore[union-attr]
+    assert hook.find_customer(email="nobody@nowhere.example", mobile_number=someone.mobile_number).id == someone.id  # type: ignore[union-attr]
+    # fuzzy q would match a prefix; the exact lookup must not
+    assert hook.find_customer(email=someone.email[:-1]) is None  # type: ignore[index]
+
+
+async def test_async_customer_round_trip(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    created = await hook.acreate_customer(
+        {
+            "first_name": "Async",
+            "last_name": "Tester",
+            "email": "async.tester@example.com",
+            "mobile_number": "5125550001",
+        }
+    )
+    fetched = await hook.aget_customer(created.id)
+    assert (fetched.first_name, fetched.email, fetched.mobile_number) == (
+        "Async",
+        "async.tester@example.com",
+        "5125550001",
+    )
+    assert (await hook.afind_customer(email="ASYNC.tester@example.com")).id == created.id  # type: ignore[union-attr]
+
+
+def test_create_customer_sends_every_field(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    lead = hook.list_lead_sources()[0].name
+    created = hook.create_customer(
+        {
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "email": "grace@example.com",
+            "company": "Navy",
+            "mobile_number": "5125551234",
+            "home_number": "5125554321",
+            "work_number": "5125559999",
+            "notifications_enabled": False,
+            "tags": ["vip", "web-form"],
+            "lead_source": lead,
+            "notes": "prefers mornings",
+            "addresses": [{"street": "1 Main St", "city": "Austin", "state": "TX", "zip": "78701"}],
+        }
+    )
+    got = hook.get_customer(created.id)
+    assert (got.first_name, got.last_name, got.email, got.company) == ("Grace", "Hopper", "grace@example.com", "Navy")
+    assert (got.mobile_number, got.home_number, got.work_number) == ("5125551234", "5125554321", "5125559999")
+    assert got.tags == ["vip", "web-form"] and got.lead_source == lead and got.notifications_enabled is False
+    assert got.addresses and got.addresses[0].street == "1 Main St"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"mobile_number": "512555123"},
+        {"mobile_number": "51255512345"},
+        {"mobile_number": "512-555-1234"},
+        {"home_number": "512555abcd"},
+        {"first_name": "  "},
+        {"last_name": ""},
+        {"email": "not-an-email"},
+    ],
+)
+def test_bad_customer_input_fails_before_any_request(
+    hook: HousecallProHook, admin: SandboxAdmin, bad: dict[str, str]
+) -> None:
+    (field,) = bad
+    with pytest.raises(HousecallProInputError) as info:
+        hook.create_customer({"first_name": "Ada", "last_name": "Lovelace", **bad})
+    assert field in info.value.errors
+    assert admin.requests() == []
