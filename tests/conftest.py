@@ -13,8 +13,24 @@ import pytest
 
 # Before anything imports Airflow: a private, throw-away AIRFLOW_HOME.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="hcp-airflow-home-"))
+REPO = Path(__file__).resolve().parent.parent
+TEST_DAGS = REPO / "tests" / "dags"
+EXAMPLE_DAGS = REPO / "example_dags"
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# dag.test() (Airflow >= 3.3) only runs DAGs it finds in a configured bundle: the suite's own test DAGs
+# and the example DAGs, each a local bundle.
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TEST_DAGS)
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": name,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(path), "refresh_interval": 0},
+        }
+        for name, path in (("hcp_test_dags", TEST_DAGS), ("hcp_example_dags", EXAMPLE_DAGS))
+    ]
+)
 
 from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer  # noqa: E402
 
@@ -65,3 +81,30 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Capture every log record at DEBUG, httpx's and ours included."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh SQLite metadata DB in the suite's private AIRFLOW_HOME (for dag.test(), XCom, Variables)."""
+    from airflow.utils import db
+
+    db.initdb()
+
+
+def run_dag(dag, **kwargs):  # type: ignore[no-untyped-def]
+    """``dag.test()`` and return the DagRun (the DAG must live in tests/dags or example_dags)."""
+    return dag.test(**kwargs)
+
+
+def xcom(dag_run, task_id: str, key: str = "return_value", map_index: int = -1):  # type: ignore[no-untyped-def]
+    """Read one XCom value of a finished dag run from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key, map_index=map_index)
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
