@@ -51,10 +51,50 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_find_records_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "find-records",
+        help="print the most recent matching jobs exactly as a sensor would push them",
+        description="The product's 'Test your trigger -> Find new records': fetch the most recent jobs that "
+        "match the filter and print them as the JSON event payloads a Job scheduled / Job completed sensor "
+        "returns, so downstream tasks can be mapped before going live. Reads only; changes nothing.",
+    )
+    parser.add_argument(
+        "--conn-id", default="housecallpro_default", help="Airflow connection id (default: %(default)s)"
+    )
+    parser.add_argument("--event", choices=("scheduled", "completed"), required=True, help="which trigger")
+    parser.add_argument("--filter", default=None, help='JobFilter as JSON, e.g. \'{"job_types": ["Plumbing Repair"]}\'')
+    parser.add_argument("--limit", type=int, default=5, help="how many records (default: %(default)s)")
+    parser.set_defaults(handler=_run_find_records)
+
+
+def _run_find_records(args: argparse.Namespace) -> int:
+    import json
+
+    from airflow_provider_housecallpro.api.errors import HousecallProError
+    from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED
+    from airflow_provider_housecallpro.sensors.jobs import find_records
+
+    try:
+        filters = json.loads(args.filter) if args.filter else None
+    except json.JSONDecodeError as exc:
+        print(f"housecallpro find-records: --filter is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    kind = SCHEDULED if args.event == "scheduled" else COMPLETED
+    try:
+        events = find_records(kind, housecallpro_conn_id=args.conn_id, filters=filters, limit=args.limit)
+    except HousecallProError as exc:
+        print(f"housecallpro find-records: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(events, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="housecallpro", description="Housecall Pro provider tools.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sandbox_parser(subparsers)
+    _add_find_records_parser(subparsers)
     return parser
 
 

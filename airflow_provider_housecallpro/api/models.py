@@ -202,7 +202,9 @@ class JobType(_Model):
     name: str | None = None
 
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
+RawJob = dict[str, Any]
 
 
 class Page(BaseModel, Generic[T]):
@@ -222,16 +224,25 @@ class Page(BaseModel, Generic[T]):
         return self.page + 1
 
 
-def parse_page(data: Any, key: str, model: type[T]) -> Page[T]:
-    """Read a list envelope ``{"page", "page_size", "total_pages", "total_items", key: [...]}``."""
-    if not isinstance(data, dict) or not isinstance(data.get(key, []), list):
-        raise ValueError(f"expected a list envelope with a {key!r} array")
-    return Page[model](  # type: ignore[valid-type]
+def parse_raw_page(data: Any, key: str) -> Page[dict[str, Any]]:
+    """Read a list envelope ``{"page", "page_size", "total_pages", "total_items", key: [...]}``, items as-is."""
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ValueError(f"expected a list envelope with a {key!r} array of objects")
+    return Page[dict[str, Any]](
         page=int(data.get("page") or 1),
         page_size=int(data.get("page_size") or 0),
         total_pages=int(data.get("total_pages") or 0),
         total_items=int(data.get("total_items") or 0),
-        items=[model.model_validate(item) for item in data.get(key) or []],
+        items=items,
+    )
+
+
+def parse_page(data: Any, key: str, model: type[B]) -> Page[B]:
+    """A list envelope with its items validated as ``model``."""
+    raw = parse_raw_page(data, key)
+    return Page[model](  # type: ignore[valid-type]
+        **raw.model_dump(exclude={"items"}), items=[model.model_validate(item) for item in raw.items]
     )
 
 

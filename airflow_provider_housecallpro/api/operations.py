@@ -20,7 +20,9 @@ from airflow_provider_housecallpro.api.models import (
     JobType,
     LeadSource,
     Page,
+    RawJob,
     parse_page,
+    parse_raw_page,
 )
 from airflow_provider_housecallpro.api.query import CustomersQuery, JobsQuery, SimpleListQuery
 
@@ -45,6 +47,11 @@ def get_company() -> Operation[Company]:
 
 def list_jobs(query: JobsQuery) -> Operation[Page[Job]]:
     return Operation(ApiRequest("GET", "/jobs", query.to_params()), lambda d: parse_page(d, "jobs", Job))
+
+
+def list_jobs_raw(query: JobsQuery) -> Operation[Page[RawJob]]:
+    """``GET /jobs`` with the jobs left exactly as the API sent them (for event payloads)."""
+    return Operation(ApiRequest("GET", "/jobs", query.to_params()), lambda d: parse_raw_page(d, "jobs"))
 
 
 def get_job(job_id: str, expand: list[str] | None = None) -> Operation[Job]:

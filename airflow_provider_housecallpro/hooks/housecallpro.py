@@ -31,6 +31,8 @@ from airflow_provider_housecallpro.api.models import (
     validate_input,
 )
 from airflow_provider_housecallpro.api.query import CustomersQuery, JobsQuery, SimpleListQuery
+from airflow_provider_housecallpro.events.detector import PollResult
+from airflow_provider_housecallpro.events.poll import PollPlan, adrive, drive
 
 
 class ConnectionLike(Protocol):
@@ -277,6 +279,16 @@ class HousecallProHook(BaseHook):
     async def aget_job_line_items(self, job_id: str) -> list[dict[str, Any]]:
         async with self.aget_conn() as client:
             return await client.call(ops.get_job_line_items(job_id))
+
+    # -- job events (the detector's page reads) --------------------------------------------------
+    def poll_job_events(self, plan: PollPlan) -> PollResult:
+        """Run a poll or find-records plan (see :mod:`~airflow_provider_housecallpro.events.poll`)."""
+        client = self.get_conn()
+        return drive(plan, lambda query: client.call(ops.list_jobs_raw(query)))
+
+    async def apoll_job_events(self, plan: PollPlan) -> PollResult:
+        async with self.aget_conn() as client:
+            return await adrive(plan, lambda query: client.call(ops.list_jobs_raw(query)))
 
     # -- customers --------------------------------------------------------------------------------
     def list_customers(self, query: CustomersQuery | None = None, **params: Any) -> Page[Customer]:

@@ -1,0 +1,248 @@
+"""JobScheduledSensor and JobCompletedSensor: the product's two triggers as deferrable Airflow sensors.
+
+Both return a list of event payloads (XCom ``return_value``), oldest first, ready for ``.expand()``;
+see :mod:`airflow_provider_housecallpro.events.payload` for the shape. Detector state is kept in the
+sensor's own XCom (key ``housecallpro_state``) and read back from its previous run, so each booking,
+reschedule and completion is delivered once across polls, retries, restarts and consecutive runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any, ClassVar
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+)
+from pydantic import ValidationError
+
+from airflow_provider_housecallpro.api.models import parse_timestamp
+from airflow_provider_housecallpro.events.detector import (
+    COMPLETED,
+    SCHEDULED,
+    DetectorSettings,
+    DetectorState,
+    EventType,
+    PollResult,
+)
+from airflow_provider_housecallpro.events.filters import JobFilter
+from airflow_provider_housecallpro.events.payload import EVENT_KEYS
+from airflow_provider_housecallpro.events.poll import find_plan, poll_plan
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.triggers.jobs import (
+    JobCompletedTrigger,
+    JobEventsTrigger,
+    JobScheduledTrigger,
+    detector_settings,
+)
+
+STATE_XCOM_KEY = "housecallpro_state"
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def find_records(
+    kind: EventType,
+    *,
+    housecallpro_conn_id: str = HousecallProHook.default_conn_name,
+    filters: JobFilter | Mapping[str, Any] | None = None,
+    limit: int = 5,
+    hook: HousecallProHook | None = None,
+) -> list[dict[str, Any]]:
+    """The most recent matching jobs, in exactly the payload shape the sensor pushes ("Find new records")."""
+    hook = hook or HousecallProHook(housecallpro_conn_id)
+    settings = DetectorSettings(kind=kind, filter=JobFilter.parse(filters))
+    return hook.poll_job_events(find_plan(settings, datetime.now(UTC), limit=limit)).events
+
+
+class JobEventSensor(BaseSensorOperator):
+    """Wait for Housecall Pro job events (base of the two concrete sensors).
+
+    :param housecallpro_conn_id: the Housecall Pro connection.
+    :param filters: a :class:`~airflow_provider_housecallpro.events.filters.JobFilter` or its dict form
+        (templated). Validated when the DAG is parsed.
+    :param since: on the very first run (no remembered state), fire for what changed after this time
+        (ISO-8601 or datetime, templated). Without it, the first run takes a baseline and fires nothing
+        for history. Ignored once state exists.
+    :param max_events: deliver at most this many events per run; the rest are delivered by the next run.
+    :param deferrable: wait in the triggerer (default) instead of occupying a worker slot.
+    :param poke_interval: seconds between polls (in the triggerer or on the worker).
+    :param detector_options: ``page_size``, ``overlap`` (s), ``retention`` (s), ``max_tracked``,
+        ``reconcile_interval`` (s).
+    :param client_options: HTTP client overrides (``timeout``, ``max_retries``, ...).
+    """
+
+    kind: ClassVar[EventType]
+    trigger_class: ClassVar[type[JobEventsTrigger]]
+    template_fields: Sequence[str] = ("filters", "since")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"filters": "json"}
+    ui_color = "#c6e2ff"
+
+    def __init__(
+        self,
+        *,
+        housecallpro_conn_id: str = HousecallProHook.default_conn_name,
+        filters: JobFilter | Mapping[str, Any] | str | None = None,
+        since: datetime | str | None = None,
+        max_events: int | None = None,
+        deferrable: bool = True,
+        poke_interval: float = 60.0,
+        detector_options: Mapping[str, Any] | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        if max_events is not None and (not isinstance(max_events, int) or max_events < 1):
+            raise ValueError(f"max_events must be a positive integer or None; got {max_events!r}")
+        self.housecallpro_conn_id = housecallpro_conn_id
+        # Validate now (DAG parse time) unless the value is a template rendered at run time.
+        self.filters: dict[str, Any] | str = (
+            filters if isinstance(filters, str) and _templated(filters) else self._filter_dict(filters)
+        )
+        self.since = since
+        if since is not None and not _templated(since):
+            parse_timestamp(since)
+        self.max_events = max_events
+        self.deferrable = deferrable
+        self.detector_options = dict(detector_options or {})
+        self.client_options = dict(client_options or {})
+        detector_settings(self.kind, {}, self.detector_options)  # bad options fail at parse time
+        self._state: dict[str, Any] | None = None
+
+    @staticmethod
+    def _filter_dict(filters: Any) -> dict[str, Any]:
+        if isinstance(filters, str):
+            raise ValueError(f"filters must be a dict, a JobFilter or a template string; got {filters!r}")
+        return JobFilter.parse(filters).to_dict()
+
+    @cached_property
+    def hook(self) -> HousecallProHook:
+        return HousecallProHook(self.housecallpro_conn_id, client_options=self.client_options)
+
+    @property
+    def settings(self) -> DetectorSettings:
+        return detector_settings(self.kind, self._filter_dict(self.filters), self.detector_options)
+
+    # -- running --------------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        self._state = self._load_state(context)
+        if not self.deferrable:
+            return super().execute(context)  # pokes on the worker, see poke()
+        result = self._poll()
+        if result.events:
+            return self._deliver(context, result)
+        self._state = self._save_state(context, result)
+        timeout_at = datetime.now(UTC) + timedelta(seconds=float(self.timeout))
+        self.defer(
+            trigger=self.trigger_class(
+                housecallpro_conn_id=self.housecallpro_conn_id,
+                state=self._state,
+                filters=self._filter_dict(self.filters),
+                poll_interval=float(self.poke_interval),
+                max_events=self.max_events,
+                timeout_at=timeout_at.isoformat(),
+                detector_options=self.detector_options,
+                client_options=self.client_options,
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        result = self._poll()
+        self._state = self._save_state(context, result)
+        if result.events:
+            return PokeReturnValue(is_done=True, xcom_value=self._deliver(context, result))
+        return False
+
+    def execute_complete(self, context: Context, event: Any = None) -> list[dict[str, Any]]:
+        """Validate the trigger's event strictly, remember the new state, return the job events."""
+        status = event.get("status") if isinstance(event, dict) else None
+        if status == "error":
+            raise AirflowException(f"Housecall Pro {self.kind} sensor failed: {event.get('message')}")  # type: ignore[union-attr]
+        if status == "timeout":
+            message = f"Housecall Pro {self.kind} sensor timed out: {event.get('message')}"  # type: ignore[union-attr]
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        if status != "success":
+            raise AirflowException(f"Housecall Pro {self.kind} sensor got an unexpected trigger event: {event!r}")
+        events = event.get("events")  # type: ignore[union-attr]
+        if not isinstance(events, list) or not events or not all(self._is_event(e) for e in events):
+            raise AirflowException(f"Housecall Pro {self.kind} trigger event carries no valid job events")
+        try:
+            state = DetectorState.model_validate(event.get("state"))  # type: ignore[union-attr]
+        except ValidationError as exc:
+            raise AirflowException(f"Housecall Pro {self.kind} trigger event carries an invalid state: {exc}") from None
+        return self._deliver(context, PollResult(events=events, state=state, pending=event.get("pending", 0)))  # type: ignore[union-attr]
+
+    def find_records(self, limit: int = 5) -> list[dict[str, Any]]:
+        """What this sensor would push for the most recent matching jobs (the product's "Test your trigger")."""
+        return find_records(self.kind, filters=self._filter_dict(self.filters), limit=limit, hook=self.hook)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _is_event(self, event: Any) -> bool:
+        return isinstance(event, dict) and event.keys() >= EVENT_KEYS and event["event"].get("type") == self.kind
+
+    def _poll(self) -> PollResult:
+        since = None if self._state is not None or self.since in (None, "") else parse_timestamp(self.since)
+        plan = poll_plan(self.settings, self._state, datetime.now(UTC), since=since, max_events=self.max_events)
+        return self.hook.poll_job_events(plan)
+
+    def _load_state(self, context: Context) -> dict[str, Any] | None:
+        """The state this sensor saved in its latest earlier run (None on the very first run)."""
+        value = context["ti"].xcom_pull(task_ids=self.task_id, key=STATE_XCOM_KEY, include_prior_dates=True)
+        if value is None:
+            self.log.info("No earlier %s state: this run takes a baseline (or starts at `since`)", self.kind)
+            return None
+        try:
+            state = DetectorState.model_validate(value)
+        except ValidationError:
+            self.log.warning("Ignoring unreadable %s state from an earlier run; taking a new baseline", self.kind)
+            return None
+        if state.kind != self.kind:
+            self.log.warning("Ignoring state of a %s sensor under the same task id", state.kind)
+            return None
+        return state.model_dump(mode="json")
+
+    def _save_state(self, context: Context, result: PollResult) -> dict[str, Any]:
+        """Remember progress. Safe at any point: the state only covers changes that fired nothing or
+        events that this same try returns (a failed try's XComs are cleared before its retry)."""
+        state = result.state.model_dump(mode="json")
+        if state != self._state:
+            context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state)
+        return state
+
+    def _deliver(self, context: Context, result: PollResult) -> list[dict[str, Any]]:
+        self._save_state(context, result)
+        summary = ", ".join(
+            f"{e['job']['id']}{' (reschedule)' if e['event']['is_reschedule'] else ''}" for e in result.events
+        )
+        self.log.info("Housecall Pro: %d %s event(s): %s", len(result.events), self.kind, summary)
+        if result.pending:
+            self.log.info(
+                "%d more event(s) held back by max_events=%s for the next run", result.pending, self.max_events
+            )
+        return result.events
+
+
+class JobScheduledSensor(JobEventSensor):
+    """Fires when a job is booked (``is_reschedule`` false) or its schedule changes (true)."""
+
+    kind = SCHEDULED
+    trigger_class = JobScheduledTrigger
+
+
+class JobCompletedSensor(JobEventSensor):
+    """Fires once per job when it is marked complete."""
+
+    kind = COMPLETED
+    trigger_class = JobCompletedTrigger

@@ -1,0 +1,137 @@
+"""Polling triggers for task deferral: Job scheduled / Job completed.
+
+They run in the triggerer's event loop, so they do no sync I/O: the connection is resolved with the
+hook's async path and every page read is async. Kwargs are JSON primitives only — connection id,
+filter dict, detector state, intervals — never the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_housecallpro.api.errors import HousecallProError
+from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorSettings, EventType
+from airflow_provider_housecallpro.events.filters import JobFilter
+from airflow_provider_housecallpro.events.poll import poll_plan
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+
+_DURATIONS = ("overlap", "retention", "reconcile_interval")
+_COUNTS = ("page_size", "max_tracked")
+
+
+def detector_settings(
+    kind: EventType, filters: Mapping[str, Any] | None, options: Mapping[str, Any]
+) -> DetectorSettings:
+    """Detector settings from JSON primitives (durations in seconds); bad options name the option."""
+    unknown = sorted(set(options) - {*_DURATIONS, *_COUNTS})
+    if unknown:
+        raise ValueError(f"unknown detector_options {unknown}; known: {', '.join(_DURATIONS + _COUNTS)}")
+    values: dict[str, Any] = {}
+    for key, value in options.items():
+        try:
+            number = float(value) if key in _DURATIONS else int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"detector_options[{key!r}] must be a number; got {value!r}") from None
+        if number <= 0:
+            raise ValueError(f"detector_options[{key!r}] must be positive; got {value!r}")
+        values[key] = timedelta(seconds=number) if key in _DURATIONS else number
+    if values.get("page_size", 1) > 200:
+        raise ValueError("detector_options['page_size'] must be at most 200 (the API's maximum)")
+    return DetectorSettings(kind=kind, filter=JobFilter.parse(filters), **values)
+
+
+class JobEventsTrigger(BaseTrigger):
+    """Poll Housecall Pro until jobs change in a way that fires events, then yield them once.
+
+    Yields one TriggerEvent and ends: ``{"status": "success", "events": [...], "state": {...}}``,
+    ``{"status": "timeout", ...}`` when ``timeout_at`` passes, or ``{"status": "error", "message": ...}``
+    when the API keeps failing after the hook's retries.
+    """
+
+    kind: ClassVar[EventType]
+
+    def __init__(
+        self,
+        *,
+        housecallpro_conn_id: str,
+        state: Mapping[str, Any],
+        filters: Mapping[str, Any] | None = None,
+        poll_interval: float = 60.0,
+        max_events: int | None = None,
+        timeout_at: str | None = None,
+        detector_options: Mapping[str, Any] | None = None,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.housecallpro_conn_id = housecallpro_conn_id
+        self.state = dict(state)
+        self.filters = dict(filters or {})
+        self.poll_interval = float(poll_interval)
+        self.max_events = max_events
+        self.timeout_at = timeout_at
+        self.detector_options = dict(detector_options or {})
+        self.client_options = dict(client_options or {})
+        self.settings = detector_settings(self.kind, self.filters, self.detector_options)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "housecallpro_conn_id": self.housecallpro_conn_id,
+                "state": self.state,
+                "filters": self.filters,
+                "poll_interval": self.poll_interval,
+                "max_events": self.max_events,
+                "timeout_at": self.timeout_at,
+                "detector_options": self.detector_options,
+                "client_options": self.client_options,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = HousecallProHook(self.housecallpro_conn_id, client_options=self.client_options)
+        deadline = datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
+        state: dict[str, Any] = self.state
+        polls = 0
+        while True:
+            now = datetime.now(UTC)
+            plan = poll_plan(self.settings, state, now, max_events=self.max_events)
+            try:
+                result = await hook.apoll_job_events(plan)
+            except HousecallProError as exc:
+                self.log.error("Housecall Pro %s poll failed: %s", self.kind, exc)
+                yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+                return
+            polls += 1
+            state = result.state.model_dump(mode="json")
+            if result.events:
+                self.log.info("Housecall Pro: %d %s event(s) after %d poll(s)", len(result.events), self.kind, polls)
+                yield TriggerEvent(
+                    {"status": "success", "events": result.events, "state": state, "pending": result.pending}
+                )
+                return
+            wait = self.poll_interval
+            if deadline is not None:
+                remaining = (deadline - datetime.now(UTC)).total_seconds()
+                if remaining <= 0:
+                    yield TriggerEvent({"status": "timeout", "message": f"no {self.kind} event by {self.timeout_at}"})
+                    return
+                wait = min(wait, remaining)
+            await asyncio.sleep(wait)
+
+
+class JobScheduledTrigger(JobEventsTrigger):
+    """Fires when a job matching the filter is booked or rescheduled."""
+
+    kind = SCHEDULED
+
+
+class JobCompletedTrigger(JobEventsTrigger):
+    """Fires when a job matching the filter is completed."""
+
+    kind = COMPLETED
