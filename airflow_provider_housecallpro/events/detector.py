@@ -6,8 +6,11 @@ The detector is fed jobs (raw dicts, exactly as the API returned them) and keeps
 - ``jobs``: per-job fingerprints — the schedule (``start|end|arrival_window``) for *scheduled*, the
   completion for *completed* — each with an anchor time (scheduled start / completion time).
 - ``horizon``: jobs anchored before it are history. A job the detector has never seen fires only if
-  its anchor is after the horizon; that is how a first run takes a baseline without firing for history,
-  and how pruning keeps the state bounded without re-firing for pruned jobs.
+  its anchor is after the horizon; that is how pruning keeps the state bounded without re-firing for
+  pruned jobs.
+
+A first poll has no state and starts from ``since`` (the sensor uses its DAG run's start unless told
+otherwise): what changed before it is history and fires nothing.
 
 Events fire on a fingerprint change of a job that matches the filter, so re-reading a job (overlapping
 polls, shifted pages, retries, restarts from an older state) never fires twice.
@@ -26,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_housecallpro.api.models import Job, format_timestamp, parse_timestamp
 from airflow_provider_housecallpro.events.filters import JobFilter
-from airflow_provider_housecallpro.events.payload import build_event, decode_schedule
+from airflow_provider_housecallpro.events.payload import build_event, decode_schedule, schedule_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,8 @@ class DetectorState(BaseModel):
     cursor: str | None = None
     horizon: str
     reconciled_at: str | None = None
-    # job id -> (fingerprint, anchor as epoch seconds)
+    # job id -> (fingerprint, anchor as epoch seconds); a schedule's fingerprint is "start|end|window"
+    # in epoch seconds and minutes, compact because the state travels in trigger kwargs and XCom.
     jobs: dict[str, tuple[str, int]] = Field(default_factory=dict)
 
 
@@ -97,16 +101,17 @@ class Detector:
             state = DetectorState.model_validate(state)
         if state is not None and state.kind != settings.kind:
             raise ValueError(f"state is for {state.kind} events, not {settings.kind}")
-        self.baseline = state is None and since is None
-        # First run from ``since``: jobs last changed before it are history (remembered, not fired).
-        self.floor = since if state is None else None
+        # A first poll starts from ``since``: jobs last changed before it are history, remembered (so a
+        # later change is told apart from a new booking) but not fired.
+        self.floor: datetime | None = None
         if state is None:
-            horizon = since if since is not None else now - settings.retention
-            state = DetectorState(
-                kind=settings.kind,
-                cursor=format_timestamp(since) if since is not None else None,
-                horizon=format_timestamp(horizon),
-            )
+            if since is None:
+                raise ValueError("a first poll (no state) needs `since`")
+            since = since.replace(microsecond=0)  # the API's timestamps have whole seconds
+            self.floor = since
+            # Completions before `since` are history; schedules are remembered back to since - retention.
+            horizon = since if settings.kind == COMPLETED else since - settings.retention
+            state = DetectorState(kind=settings.kind, cursor=format_timestamp(since), horizon=format_timestamp(horizon))
         self.before = dict(state.jobs)
         self.state = state.model_copy(deep=True)
         self.horizon = parse_timestamp(self.state.horizon) or now
@@ -121,8 +126,6 @@ class Detector:
     # -- what to read ---------------------------------------------------------------------------
     def wants_older_than(self, oldest_on_page: datetime | None) -> bool:
         """After a newest-first page: is the cursor (minus overlap) still older than the page's end?"""
-        if self.baseline:
-            return False
         if self.cursor is None or oldest_on_page is None:
             return True
         return oldest_on_page >= self.cursor - self.settings.overlap
@@ -154,21 +157,15 @@ class Detector:
             self.state.jobs.pop(job.id, None)  # canceled / unscheduled / done: a later booking is new
             return
         assert schedule is not None
-        fingerprint = "|".join(
-            [
-                format_timestamp(start),
-                format_timestamp(schedule.scheduled_end) if schedule.scheduled_end else "",
-                "" if schedule.arrival_window is None else str(schedule.arrival_window),
-            ]
-        )
+        fingerprint = schedule_fingerprint(start, schedule.scheduled_end, schedule.arrival_window)
         known = self.state.jobs.get(job.id)
-        if known is None and start <= self.horizon:
+        if known is None and start < self.horizon:
             return  # history: never seen, anchored before the horizon
         self.state.jobs[job.id] = (fingerprint, _epoch(start))
         if known is not None and known[0] == fingerprint:
             return
-        unchanged_since_floor = self.floor is not None and job.updated_at is not None and job.updated_at <= self.floor
-        if self.baseline or unchanged_since_floor or not self.settings.filter.matches(job):
+        unchanged_since_floor = self.floor is not None and job.updated_at is not None and job.updated_at < self.floor
+        if unchanged_since_floor or not self.settings.filter.matches(job):
             return
         previous = decode_schedule(known[0]) if known else None
         self._fire(job, raw, reconcile, is_reschedule=known is not None, previous=previous, version=fingerprint)
@@ -180,10 +177,10 @@ class Detector:
         if job.id in self.state.jobs:
             return
         anchor = completed_at or job.updated_at or self.now
-        if anchor <= self.horizon:
+        if anchor < self.horizon:
             return
         self.state.jobs[job.id] = ("completed", _epoch(anchor))
-        if self.baseline or not self.settings.filter.matches(job):
+        if not self.settings.filter.matches(job):
             return
         self._fire(job, raw, reconcile, is_reschedule=False, previous=None, version="completed")
 
@@ -235,7 +232,7 @@ class Detector:
     def _prune(self) -> None:
         """Forget jobs anchored before now - retention; past ``max_tracked``, the oldest anchors go too."""
         horizon = max(self.horizon, self.now - self.settings.retention)
-        jobs = {k: v for k, v in self.state.jobs.items() if v[1] > _epoch(horizon)}
+        jobs = {k: v for k, v in self.state.jobs.items() if v[1] >= _epoch(horizon)}
         if len(jobs) > self.settings.max_tracked:
             kept = sorted(jobs.items(), key=lambda item: item[1][1])[-self.settings.max_tracked :]
             jobs = dict(kept)

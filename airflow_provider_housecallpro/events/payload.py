@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from airflow_provider_housecallpro.api.models import Job
+from airflow_provider_housecallpro.api.models import Job, format_timestamp
 
 
 def build_event(
@@ -51,14 +52,25 @@ def build_event(
     }
 
 
+def schedule_fingerprint(start: datetime, end: datetime | None, arrival_window: int | None) -> str:
+    """A schedule as ``start|end|arrival_window`` (epoch seconds; empty when absent)."""
+    return "|".join(
+        [
+            str(int(start.timestamp())),
+            "" if end is None else str(int(end.timestamp())),
+            "" if arrival_window is None else str(arrival_window),
+        ]
+    )
+
+
 def decode_schedule(fingerprint: str) -> dict[str, Any]:
-    """A schedule fingerprint (``start|end|arrival_window``) back as the API's schedule fields."""
+    """A schedule fingerprint back as the API's schedule fields."""
     start, end, window = [*fingerprint.split("|"), "", ""][:3]
-    return {
-        "scheduled_start": start or None,
-        "scheduled_end": end or None,
-        "arrival_window": int(window) if window else None,
-    }
+
+    def ts(epoch: str) -> str | None:
+        return format_timestamp(datetime.fromtimestamp(int(epoch), UTC)) if epoch else None
+
+    return {"scheduled_start": ts(start), "scheduled_end": ts(end), "arrival_window": int(window) if window else None}
 
 
 EVENT_KEYS = frozenset({"event", "job", "is_paid", "customer_name", "customer_phone", "customer_email"})

@@ -5,10 +5,9 @@ page (raw jobs), and returns a :class:`PollResult`. A sync or async driver does 
 pages are read, and when to stop, is decided in one place.
 
 A poll reads ``GET /jobs?sort_by=updated_at&sort_direction=desc`` page by page until it passes the
-cursor (minus an overlap). For *scheduled*, every ``reconcile_interval`` it also reads the upcoming
-window (``scheduled_start_min``) and compares schedules, in case a reschedule did not bump
-``updated_at``. A first run without state only takes a baseline: the cursor, and for *scheduled* the
-upcoming schedules, and fires nothing.
+cursor (minus an overlap). For *scheduled*, on the first poll and every ``reconcile_interval`` it also
+reads the upcoming window (``scheduled_start_min``) and compares schedules, in case a reschedule did
+not bump ``updated_at``.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ def poll_plan(
             break
         page_no += 1
     reconciled = False
-    if settings.kind == SCHEDULED and (detector.baseline or detector.reconcile_due()):
+    if settings.kind == SCHEDULED and detector.reconcile_due():
         yield from _read_window(detector, settings)
         reconciled = True
     return detector.finish(reconciled=reconciled, max_events=max_events)

@@ -834,6 +834,11 @@ class World:
             job.description = _str(body, "description") or job.description
             job.tags = _strs(body, "tags") or []
             job.employee_ids = self._employee_ids(body) or []
+            unit = _str(body, "business_unit")
+            if unit is not None:
+                job.business_unit = next((b for b in self.business_units if b.name.lower() == unit.lower()), None)
+                if job.business_unit is None:
+                    raise WorldError(422, f"Business unit not found: {unit}")
             start, end = _ts(body, "scheduled_start"), _ts(body, "scheduled_end")
             if start is not None:
                 self._reschedule(job, start, end, _int(body, "arrival_window"))
@@ -984,7 +989,7 @@ _ADDRESS_FIELDS = ("street", "street_line_2", "city", "state", "zip", "country")
 _OP_KEYS: dict[str, frozenset[str]] = {
     "book": frozenset(
         {"customer_id", "scheduled_start", "scheduled_end", "arrival_window", "employee_ids", "job_type"}
-        | {"tags", "description", "total_amount"}
+        | {"tags", "description", "total_amount", "business_unit"}
     ),
     "reschedule": frozenset({"scheduled_start", "scheduled_end", "arrival_window"}),
     "edit": frozenset({"notes", "tags", "description", "employee_ids"}),

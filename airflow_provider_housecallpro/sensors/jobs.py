@@ -71,8 +71,8 @@ class JobEventSensor(BaseSensorOperator):
     :param filters: a :class:`~airflow_provider_housecallpro.events.filters.JobFilter` or its dict form
         (templated). Validated when the DAG is parsed.
     :param since: on the very first run (no remembered state), fire for what changed after this time
-        (ISO-8601 or datetime, templated). Without it, the first run takes a baseline and fires nothing
-        for history. Ignored once state exists.
+        (ISO-8601 or datetime, templated). Without it, the first run starts when its DAG run started and
+        fires nothing for history. Ignored once state exists.
     :param max_events: deliver at most this many events per run; the rest are delivered by the next run.
     :param deferrable: wait in the triggerer (default) instead of occupying a worker slot.
     :param poke_interval: seconds between polls (in the triggerer or on the worker).
@@ -117,6 +117,7 @@ class JobEventSensor(BaseSensorOperator):
         self.client_options = dict(client_options or {})
         detector_settings(self.kind, {}, self.detector_options)  # bad options fail at parse time
         self._state: dict[str, Any] | None = None
+        self._start: datetime | None = None
 
     @staticmethod
     def _filter_dict(filters: Any) -> dict[str, Any]:
@@ -135,6 +136,7 @@ class JobEventSensor(BaseSensorOperator):
     # -- running --------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         self._state = self._load_state(context)
+        self._start = self._start_point(context) if self._state is None else None
         if not self.deferrable:
             return super().execute(context)  # pokes on the worker, see poke()
         result = self._poll()
@@ -192,8 +194,20 @@ class JobEventSensor(BaseSensorOperator):
     def _is_event(self, event: Any) -> bool:
         return isinstance(event, dict) and event.keys() >= EVENT_KEYS and event["event"].get("type") == self.kind
 
+    def _start_point(self, context: Context) -> datetime:
+        """Where a first run (no remembered state) starts: ``since``, else when this DAG run started.
+
+        The DAG run's start stays the same across retries, so a retry of a first run re-detects
+        exactly what the failed try had found (a fresh "now" would lose it).
+        """
+        if self.since not in (None, ""):
+            return parse_timestamp(self.since) or datetime.now(UTC)
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "start_date", None) or getattr(context.get("ti"), "start_date", None)
+        return parse_timestamp(started) or datetime.now(UTC)
+
     def _poll(self) -> PollResult:
-        since = None if self._state is not None or self.since in (None, "") else parse_timestamp(self.since)
+        since = self._start if self._state is None else None
         plan = poll_plan(self.settings, self._state, datetime.now(UTC), since=since, max_events=self.max_events)
         return self.hook.poll_job_events(plan)
 
@@ -201,12 +215,14 @@ class JobEventSensor(BaseSensorOperator):
         """The state this sensor saved in its latest earlier run (None on the very first run)."""
         value = context["ti"].xcom_pull(task_ids=self.task_id, key=STATE_XCOM_KEY, include_prior_dates=True)
         if value is None:
-            self.log.info("No earlier %s state: this run takes a baseline (or starts at `since`)", self.kind)
+            self.log.info(
+                "First %s run (no earlier state): only what changes from its start (or `since`) fires", self.kind
+            )
             return None
         try:
             state = DetectorState.model_validate(value)
         except ValidationError:
-            self.log.warning("Ignoring unreadable %s state from an earlier run; taking a new baseline", self.kind)
+            self.log.warning("Ignoring unreadable %s state from an earlier run; starting afresh", self.kind)
             return None
         if state.kind != self.kind:
             self.log.warning("Ignoring state of a %s sensor under the same task id", state.kind)
@@ -224,8 +240,8 @@ class JobEventSensor(BaseSensorOperator):
     def _deliver(self, context: Context, result: PollResult) -> list[dict[str, Any]]:
         self._save_state(context, result)
         summary = ", ".join(
-            f"{e['job']['id']}{' (reschedule)' if e['event']['is_reschedule'] else ''}" for e in result.events
-        )
+            f"{e['job']['id']}{' (reschedule)' if e['event']['is_reschedule'] else ''}" for e in result.events[:10]
+        ) + (f" and {len(result.events) - 10} more" if len(result.events) > 10 else "")
         self.log.info("Housecall Pro: %d %s event(s): %s", len(result.events), self.kind, summary)
         if result.pending:
             self.log.info(

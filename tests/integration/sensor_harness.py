@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
@@ -27,6 +29,12 @@ class FakeTI:
     def __init__(self) -> None:
         self.run = 1
         self.store: list[tuple[int, str, str, Any]] = []
+        self.run_started: dict[int, datetime] = {}
+
+    def context(self) -> dict[str, Any]:
+        """What the sensor reads of its context: the TI and its DAG run's start (fixed across retries)."""
+        start = self.run_started.setdefault(self.run, datetime.now(UTC))
+        return {"ti": self, "dag_run": SimpleNamespace(start_date=start)}
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.store.append((self.run, "sensor", key, value))
@@ -66,7 +74,7 @@ class SensorHarness:
         self.mode = mode
         self.conn_id = conn_id
         self.ti = ti or FakeTI()
-        self.kwargs = {"detector_options": {"page_size": 10}, **sensor_kwargs}
+        self.kwargs = {"detector_options": {"page_size": 10}, "client_options": FAST, **sensor_kwargs}
         self.trigger: JobEventsTrigger | None = None
         self.delivered: list[dict[str, Any]] = []
 
@@ -77,7 +85,6 @@ class SensorHarness:
             deferrable=self.mode == "deferred",
             timeout=0,
             poke_interval=0.01,
-            client_options=FAST,
             **{**self.kwargs, **extra},
         )
 
@@ -93,7 +100,7 @@ class SensorHarness:
         if self.mode == "poke":
             return []
         try:
-            events = self.sensor().execute({"ti": self.ti})
+            events = self.sensor().execute(self.ti.context())
         except TaskDeferred as deferred:
             self.trigger = deferred.trigger
             return []
@@ -110,7 +117,7 @@ class SensorHarness:
             change()
         if self.mode == "poke":
             try:
-                events = self.sensor().execute({"ti": self.ti})
+                events = self.sensor().execute(self.ti.context())
             except AirflowSensorTimeout:
                 events = []
         else:
@@ -118,7 +125,7 @@ class SensorHarness:
             payload = asyncio.run(run_trigger_once(self.trigger))
             self.trigger = None
             try:
-                events = self.sensor().execute_complete({"ti": self.ti}, payload)
+                events = self.sensor().execute_complete(self.ti.context(), payload)
             except AirflowSensorTimeout:
                 events = []
         self.ti.next_run()
