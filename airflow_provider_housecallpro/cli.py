@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -81,13 +82,28 @@ def _run_find_records(args: argparse.Namespace) -> int:
         print(f"housecallpro find-records: --filter is not valid JSON: {exc}", file=sys.stderr)
         return 2
     kind = SCHEDULED if args.event == "scheduled" else COMPLETED
-    try:
-        events = find_records(kind, housecallpro_conn_id=args.conn_id, filters=filters, limit=args.limit)
-    except HousecallProError as exc:
-        print(f"housecallpro find-records: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(events, indent=2))
+    stdout = sys.stdout
+    # Keep stdout for the JSON alone: Airflow's logging may write its log lines to stdout.
+    with contextlib.redirect_stdout(sys.stderr):
+        _logs_to_stderr(stdout)
+        try:
+            events = find_records(kind, housecallpro_conn_id=args.conn_id, filters=filters, limit=args.limit)
+        except HousecallProError as exc:
+            print(f"housecallpro find-records: {exc}", file=sys.stderr)
+            return 1
+    print(json.dumps(events, indent=2), file=stdout)
     return 0
+
+
+def _logs_to_stderr(stdout: object) -> None:
+    """Point log handlers that hold the real stdout at stderr (others follow ``sys.stdout``)."""
+    import logging
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is stdout:
+                with contextlib.suppress(AttributeError):
+                    handler.setStream(sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

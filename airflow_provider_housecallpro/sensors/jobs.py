@@ -50,6 +50,12 @@ def _templated(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
+def _has_template(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return any(_has_template(v) for v in value)
+    return _templated(value)
+
+
 def find_records(
     kind: EventType,
     *,
@@ -105,9 +111,7 @@ class JobEventSensor(BaseSensorOperator):
             raise ValueError(f"max_events must be a positive integer or None; got {max_events!r}")
         self.housecallpro_conn_id = housecallpro_conn_id
         # Validate now (DAG parse time) unless the value is a template rendered at run time.
-        self.filters: dict[str, Any] | str = (
-            filters if isinstance(filters, str) and _templated(filters) else self._filter_dict(filters)
-        )
+        self.filters = self._check_filters(filters)
         self.since = since
         if since is not None and not _templated(since):
             parse_timestamp(since)
@@ -118,6 +122,17 @@ class JobEventSensor(BaseSensorOperator):
         detector_settings(self.kind, {}, self.detector_options)  # bad options fail at parse time
         self._state: dict[str, Any] | None = None
         self._start: datetime | None = None
+
+    @staticmethod
+    def _check_filters(filters: Any) -> dict[str, Any] | str:
+        """Validate at parse time what is already known; templated values are checked once rendered."""
+        if isinstance(filters, str) and _templated(filters):
+            return filters
+        if isinstance(filters, Mapping):
+            # Keys are always checked; a templated value stands in as "not set" until it is rendered.
+            JobFilter.parse({k: None if _has_template(v) else v for k, v in filters.items()})
+            return dict(filters)
+        return JobEventSensor._filter_dict(filters)
 
     @staticmethod
     def _filter_dict(filters: Any) -> dict[str, Any]:
