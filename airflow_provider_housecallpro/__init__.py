@@ -61,6 +61,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_housecallpro.hooks.housecallpro"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "Housecall Pro",
+                "python-modules": ["airflow_provider_housecallpro.sensors.jobs"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Housecall Pro",
+                "python-modules": ["airflow_provider_housecallpro.triggers.jobs"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,
