@@ -61,6 +61,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_housecallpro.hooks.housecallpro"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Housecall Pro",
+                "python-modules": ["airflow_provider_housecallpro.operators.customers"],
+            }
+        ],
         "sensors": [
             {
                 "integration-name": "Housecall Pro",

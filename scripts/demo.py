@@ -10,8 +10,9 @@ import os
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 DEMO_KEY = "sandbox-demo-key"
@@ -59,21 +60,78 @@ def main() -> int:
         )
         never = datetime.max.replace(tzinfo=UTC)
         jobs.sort(key=lambda j: (j.schedule.scheduled_start if j.schedule else None) or never)
-        print(f"    {'when':<18} {'job':<22} {'customer':<22} {'job type':<20} crew")
+        print(f"    {'when':<18} {'job':<37} {'customer':<18} {'job type':<17} crew")
         for job in jobs:
             start = job.schedule.scheduled_start if job.schedule else None
             when = start.astimezone(zone).strftime("%a %d %b %H:%M") if start else "-"
             customer = job.customer.display_name if job.customer else "-"
             job_type = (job.job_fields.job_type.name if job.job_fields and job.job_fields.job_type else None) or "-"
             crew = ", ".join(e.display_name for e in job.assigned_employees or []) or "unassigned"
-            print(f"    {when:<18} {job.id:<22} {customer:<22} {job_type:<20} {crew}")
+            print(f"    {when:<18} {job.id:<37} {customer:<18} {job_type:<17} {crew}")
         from airflow_provider_housecallpro.sandbox import SandboxAdmin
 
-        calls = [f"{r['method']} {r['path']} -> {r['status']}" for r in SandboxAdmin(sandbox.url).requests()]
-        step(f"Done: {len(jobs)} upcoming scheduled jobs. The sandbox saw {len(calls)} API requests:")
-        print("    " + "\n    ".join(calls))
+        admin = SandboxAdmin(sandbox.url)
+        show_events(hook, admin, zone)
+        calls = [f"{r['method']} {r['path']} -> {r['status']}" for r in admin.requests()]
+        step(f"Done. The sandbox answered {len(calls)} API requests in all; the last ones:")
+        print("    " + "\n    ".join(calls[-6:]))
         hook.close()
     return 0
+
+
+def show_events(hook: Any, admin: Any, zone: ZoneInfo) -> None:
+    """Job scheduled / Job completed detection, through the same poll the sensors run."""
+    from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorSettings
+    from airflow_provider_housecallpro.events.poll import poll_plan
+
+    def local(iso: str | None) -> str:
+        return (
+            datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(zone).strftime("%a %d %b %H:%M")
+            if iso
+            else "-"
+        )
+
+    start = datetime.now(UTC)
+    states: dict[str, Any] = {}
+    for kind in (SCHEDULED, COMPLETED):  # first poll: history fires nothing
+        states[kind] = hook.poll_job_events(poll_plan(DetectorSettings(kind=kind), None, start, since=start)).state
+
+    step("Making things happen in the sandbox: a booking, a reschedule, two completions (paid, unpaid)")
+    customers = [c.id for c in hook.iter_customers(max_pages=1)]
+    today = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = today + timedelta(days=1, hours=15)  # 3 pm local
+    booked = admin.book_job(
+        customer_id=customers[0],
+        job_type="HVAC — Tune-Up",
+        arrival_window=60,
+        scheduled_start=tomorrow.isoformat(),
+        scheduled_end=(tomorrow + timedelta(hours=2)).isoformat(),
+    )
+    upcoming = next(
+        j for j in hook.iter_jobs(work_status="scheduled", scheduled_start_min=start) if j.id != booked["id"]
+    )
+    later = today + timedelta(days=3, hours=9)  # 9 am local
+    admin.reschedule(
+        upcoming.id, scheduled_start=later.isoformat(), scheduled_end=(later + timedelta(hours=2)).isoformat()
+    )
+    for job, paid in zip(list(hook.iter_jobs(work_status="in_progress"))[:2], (True, False), strict=False):
+        admin.complete(job.id, paid=paid)
+
+    for kind in (SCHEDULED, COMPLETED):
+        result = hook.poll_job_events(poll_plan(DetectorSettings(kind=kind), states[kind], datetime.now(UTC)))
+        step(f"{kind} events (what JobScheduledSensor / JobCompletedSensor push downstream)")
+        for event in result.events:
+            job, meta = event["job"], event["event"]
+            if kind == SCHEDULED and meta["is_reschedule"]:
+                what = f"RESCHEDULED from {local(meta['previous_schedule']['scheduled_start'])} to "
+                what += local(job["schedule"]["scheduled_start"])
+            elif kind == SCHEDULED:
+                what = f"NEW BOOKING for {local(job['schedule']['scheduled_start'])}"
+            else:
+                what = "COMPLETED, " + (
+                    "paid" if event["is_paid"] else f"unpaid ({job['outstanding_balance'] / 100:.2f} $ due)"
+                )
+            print(f"    {job['id']}  {event['customer_name']:<18} {what}")
 
 
 if __name__ == "__main__":

@@ -272,7 +272,8 @@ def _phone(value: Any) -> Any:
 
 
 OptionalText = Annotated[str | None, BeforeValidator(_blank_to_none)]
-Phone = Annotated[str | None, BeforeValidator(_blank_to_none), BeforeValidator(_phone)]
+# Before-validators run last-first: blanks become None, then the 10-digit rule applies.
+Phone = Annotated[str | None, BeforeValidator(_phone), BeforeValidator(_blank_to_none)]
 
 
 class AddressCreate(BaseModel):

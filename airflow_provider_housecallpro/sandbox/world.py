@@ -541,7 +541,8 @@ class World:
         customer = rng.choice(list(self.customers.values()))
         job_type = rng.choice(self.job_types) if rng.random() < 0.9 else None
         business_unit = self.business_units[customer.kind == "business"] if rng.random() < 0.8 else None
-        slot = timedelta(hours=rng.randint(8, 15), minutes=rng.choice((0, 30)))
+        # Business hours in the company's time zone (America/Chicago, UTC-6 in winter), stored in UTC.
+        slot = timedelta(hours=rng.randint(8, 15) + 6, minutes=rng.choice((0, 30)))
         duration = timedelta(hours=rng.choice((1, 2, 2, 3, 4)))
         horizon = base - timedelta(seconds=1)
         start: datetime | None = None

@@ -44,7 +44,7 @@ def test_customer_create_requires_both_names() -> None:
 
 def test_customer_create_body_keeps_only_given_fields_and_treats_blank_optionals_as_absent() -> None:
     body = CustomerCreate.build(
-        first_name=" Ada ", last_name="Lovelace", email="", mobile_number="5125551234", tags=["vip"]
+        first_name=" Ada ", last_name="Lovelace", email="", mobile_number="5125551234", home_number="", tags=["vip"]
     ).to_body()
     assert body == {"first_name": "Ada", "last_name": "Lovelace", "mobile_number": "5125551234", "tags": ["vip"]}
 
