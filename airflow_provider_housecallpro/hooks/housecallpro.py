@@ -321,11 +321,19 @@ class HousecallProHook(BaseHook):
         The API's ``q`` search is fuzzy, so every hit is re-checked. Email is tried first, then the
         phone (mobile, home or work number). Of several exact matches the oldest record wins.
         """
-        for kind, value in matching.lookup_terms(email, mobile_number):
-            hits = [c for c in self.iter_customers(q=value) if matching.is_exact_match(c, kind, value)]
+        for hits in self.find_customer_matches(email=email, mobile_number=mobile_number):
             if hits:
                 return matching.oldest(hits)
         return None
+
+    def find_customer_matches(
+        self, *, email: str | None = None, mobile_number: str | None = None
+    ) -> list[list[Customer]]:
+        """Every exact match: one list for the email (if given), then one for the phone (if given)."""
+        return [
+            [c for c in self.iter_customers(q=value) if matching.is_exact_match(c, kind, value)]
+            for kind, value in matching.lookup_terms(email, mobile_number)
+        ]
 
     async def afind_customer(self, *, email: str | None = None, mobile_number: str | None = None) -> Customer | None:
         for kind, value in matching.lookup_terms(email, mobile_number):

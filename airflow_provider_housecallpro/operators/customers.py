@@ -215,10 +215,8 @@ class CreateCustomerOperator(BaseOperator):
         addresses = _coerce(_mappings, self.addresses, "addresses", problems)
         if address is not None or addresses is not None:
             fields["addresses"] = ([address] if address is not None else []) + list(addresses or [])
-        # Blank optional strings mean "not given" (a template rendered from a missing conf key). Done here
-        # too because CustomerCreate's phone validator runs before its blank-to-None step.
-        required = ("first_name", "last_name")
-        fields = {k: v for k, v in fields.items() if v is not None and (k in required or not _blank(v))}
+        # Blank optional strings ("not given", e.g. a missing conf key) are dropped by CustomerCreate itself.
+        fields = {k: v for k, v in fields.items() if v is not None}
         payload: CustomerCreate | None = None
         try:
             payload = CustomerCreate.build(**fields)
@@ -432,10 +430,6 @@ def _coerce(convert: Any, value: Any, field: str, problems: dict[str, str]) -> A
         return None
 
 
-def _blank(value: Any) -> bool:
-    return isinstance(value, str) and not value.strip()
-
-
 def _literal(text: str) -> Any:
     """A JSON or Python literal, as a non-native template renders a list or dict."""
     try:
@@ -517,10 +511,7 @@ def _lookup_keys(payload: CustomerCreate) -> list[tuple[str, str]]:
 
 def _exact_matches(hook: HousecallProHook, payload: CustomerCreate) -> list[list[Customer]]:
     """Every exact match, by email then by mobile number (one group per key, in that order)."""
-    groups: list[list[Customer]] = []
-    for kind, value in _lookup_keys(payload):
-        groups.append([c for c in hook.iter_customers(q=value) if matching.is_exact_match(c, kind, value)])
-    return groups
+    return hook.find_customer_matches(email=payload.email, mobile_number=payload.mobile_number)
 
 
 def _canonical(groups: Sequence[Sequence[Customer]]) -> Customer | None:
