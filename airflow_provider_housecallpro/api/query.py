@@ -30,7 +30,11 @@ RESPONSE_TO_FILTER_STATUS: dict[str, str] = {
 }
 
 
-def _as_list(value: Any) -> Any:
+# Every ``work_status`` a job can have in a response.
+WORK_STATUSES: tuple[str, ...] = tuple(RESPONSE_TO_FILTER_STATUS)
+
+
+def as_list(value: Any) -> Any:
     """Let a single value stand for a one-element array."""
     if value is None:
         return None
@@ -40,7 +44,7 @@ def _as_list(value: Any) -> Any:
 
 
 def _work_status(value: Any) -> Any:
-    value = _as_list(value)
+    value = as_list(value)
     if isinstance(value, list):
         for item in value:
             if item in RESPONSE_TO_FILTER_STATUS and RESPONSE_TO_FILTER_STATUS[item] != item:
@@ -55,7 +59,7 @@ def _timestamp(value: Any) -> Any:
     return parse_timestamp(value)
 
 
-StrList = Annotated[list[str] | None, BeforeValidator(_as_list)]
+StrList = Annotated[list[str] | None, BeforeValidator(as_list)]
 Time = Annotated[datetime | None, BeforeValidator(_timestamp)]
 
 
@@ -91,7 +95,7 @@ class JobsQuery(_Query):
     sort_by: JobSortBy | None = None
     sort_direction: SortDirection | None = None
     location_ids: StrList = None
-    expand: Annotated[list[Literal["attachments", "appointments"]] | None, BeforeValidator(_as_list)] = None
+    expand: Annotated[list[Literal["attachments", "appointments"]] | None, BeforeValidator(as_list)] = None
 
 
 class CustomersQuery(_Query):
@@ -101,7 +105,7 @@ class CustomersQuery(_Query):
     sort_by: str | None = None
     sort_direction: SortDirection | None = None
     location_ids: StrList = None
-    expand: Annotated[list[Literal["attachments", "do_not_service"]] | None, BeforeValidator(_as_list)] = None
+    expand: Annotated[list[Literal["attachments", "do_not_service"]] | None, BeforeValidator(as_list)] = None
 
 
 class SimpleListQuery(_Query):

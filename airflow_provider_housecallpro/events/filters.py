@@ -15,28 +15,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 from airflow_provider_housecallpro.api.customers import normalize_phone
 from airflow_provider_housecallpro.api.errors import HousecallProInputError
 from airflow_provider_housecallpro.api.models import Job, validate_input
-
-WORK_STATUSES = (
-    "needs scheduling",
-    "scheduled",
-    "in progress",
-    "complete rated",
-    "complete unrated",
-    "user canceled",
-    "pro canceled",
-)
-
-
-def _as_list(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    return value
+from airflow_provider_housecallpro.api.query import WORK_STATUSES, as_list
 
 
 def _statuses(value: Any) -> Any:
-    value = _as_list(value)
+    value = as_list(value)
     if isinstance(value, list):
         for item in value:
             if isinstance(item, str) and item.lower() not in WORK_STATUSES:
@@ -44,7 +27,7 @@ def _statuses(value: Any) -> Any:
     return value
 
 
-Texts = Annotated[list[str] | None, BeforeValidator(_as_list)]
+Texts = Annotated[list[str] | None, BeforeValidator(as_list)]
 
 
 class JobFilter(BaseModel):
