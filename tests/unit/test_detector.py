@@ -150,3 +150,47 @@ def test_sensor_rejects_bad_filters_and_options_at_parse_time() -> None:
         JobScheduledSensor(task_id="s", max_events=0)
     sensor = JobScheduledSensor(task_id="s", filters={"customer_ids": "{{ dag_run.conf['ids'] }}"})
     assert sensor.filters == {"customer_ids": "{{ dag_run.conf['ids'] }}"}  # checked once rendered
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (None, "unexpected trigger event"),
+        ({"status": "weird"}, "unexpected trigger event"),
+        ({"status": "success", "events": [], "state": {}}, "no valid job events"),
+        ({"status": "success", "events": [{"job": {}}], "state": {}}, "no valid job events"),
+        (
+            {
+                "status": "success",
+                "events": [
+                    {
+                        "event": {"type": "job.completed"},
+                        "job": {},
+                        "is_paid": None,
+                        "customer_name": None,
+                        "customer_phone": None,
+                        "customer_email": None,
+                    }
+                ],
+                "state": {},
+            },
+            "no valid job events",  # a completed event handed to a scheduled sensor
+        ),
+        ({"status": "error", "message": "HousecallProServerError: boom"}, "sensor failed: HousecallProServerError"),
+    ],
+)
+def test_execute_complete_rejects_missing_or_unknown_events(event: Any, message: str) -> None:
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    sensor = JobScheduledSensor(task_id="s")
+    with pytest.raises(AirflowException, match=message):
+        sensor.execute_complete({"ti": None}, event)
+
+
+def test_execute_complete_timeout_honours_soft_fail() -> None:
+    from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
+
+    with pytest.raises(AirflowSensorTimeout):
+        JobScheduledSensor(task_id="s").execute_complete({"ti": None}, {"status": "timeout", "message": "x"})
+    with pytest.raises(AirflowSkipException):
+        JobScheduledSensor(task_id="s", soft_fail=True).execute_complete({"ti": None}, {"status": "timeout"})
