@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -287,8 +287,18 @@ class HousecallProHook(BaseHook):
         return drive(plan, lambda query: client.call(ops.list_jobs_raw(query)))
 
     async def apoll_job_events(self, plan: PollPlan) -> PollResult:
+        async with self.ajob_event_poller() as run:
+            return await run(plan)
+
+    @contextlib.asynccontextmanager
+    async def ajob_event_poller(self) -> AsyncIterator[Callable[[PollPlan], Awaitable[PollResult]]]:
+        """Run many plans over one connection lookup and one HTTP client (a trigger's poll loop)."""
         async with self.aget_conn() as client:
-            return await adrive(plan, lambda query: client.call(ops.list_jobs_raw(query)))
+
+            async def run(plan: PollPlan) -> PollResult:
+                return await adrive(plan, lambda query: client.call(ops.list_jobs_raw(query)))
+
+            yield run
 
     # -- customers --------------------------------------------------------------------------------
     def list_customers(self, query: CustomersQuery | None = None, **params: Any) -> Page[Customer]:

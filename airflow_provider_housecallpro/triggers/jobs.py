@@ -8,16 +8,22 @@ filter dict, detector state, intervals — never the API key.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_housecallpro.api.errors import HousecallProError
-from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorSettings, EventType
+from airflow_provider_housecallpro.events.detector import (
+    COMPLETED,
+    SCHEDULED,
+    DetectorSettings,
+    EventType,
+    PollResult,
+)
 from airflow_provider_housecallpro.events.filters import JobFilter
-from airflow_provider_housecallpro.events.poll import poll_plan
+from airflow_provider_housecallpro.events.poll import PollPlan, poll_plan
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 
 _DURATIONS = ("overlap", "retention", "reconcile_interval")
@@ -94,33 +100,37 @@ class JobEventsTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The HTTP client is closed before the event is yielded: nothing is held open while Airflow
+        # decides what to do with the generator.
+        yield await self._wait_for_event()
+
+    async def _wait_for_event(self) -> TriggerEvent:
         hook = HousecallProHook(self.housecallpro_conn_id, client_options=self.client_options)
+        try:
+            async with hook.ajob_event_poller() as poll:  # one async connection lookup, one client
+                return await self._poll_until_event(poll)
+        except HousecallProError as exc:
+            self.log.error("Housecall Pro %s poll failed: %s", self.kind, exc)
+            return TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+
+    async def _poll_until_event(self, poll: Callable[[PollPlan], Awaitable[PollResult]]) -> TriggerEvent:
         deadline = datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
         state: dict[str, Any] = self.state
         polls = 0
         while True:
-            now = datetime.now(UTC)
-            plan = poll_plan(self.settings, state, now, max_events=self.max_events)
-            try:
-                result = await hook.apoll_job_events(plan)
-            except HousecallProError as exc:
-                self.log.error("Housecall Pro %s poll failed: %s", self.kind, exc)
-                yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
-                return
+            result = await poll(poll_plan(self.settings, state, datetime.now(UTC), max_events=self.max_events))
             polls += 1
             state = result.state.model_dump(mode="json")
             if result.events:
                 self.log.info("Housecall Pro: %d %s event(s) after %d poll(s)", len(result.events), self.kind, polls)
-                yield TriggerEvent(
+                return TriggerEvent(
                     {"status": "success", "events": result.events, "state": state, "pending": result.pending}
                 )
-                return
             wait = self.poll_interval
             if deadline is not None:
                 remaining = (deadline - datetime.now(UTC)).total_seconds()
                 if remaining <= 0:
-                    yield TriggerEvent({"status": "timeout", "message": f"no {self.kind} event by {self.timeout_at}"})
-                    return
+                    return TriggerEvent({"status": "timeout", "message": f"no {self.kind} event by {self.timeout_at}"})
                 wait = min(wait, remaining)
             await asyncio.sleep(wait)
 
