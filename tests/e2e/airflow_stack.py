@@ -1,0 +1,366 @@
+"""A real Airflow for end-to-end tests: API server, scheduler, DAG processor and triggerer as subprocesses.
+
+Everything is private and on loopback: a throw-away ``AIRFLOW_HOME`` (SQLite metadata DB, config, logs), free
+127.0.0.1 ports for the API server and the worker / triggerer log servers, the LocalExecutor, the simple auth
+manager with every request treated as admin (so the REST API needs no login), and only the DAG bundles the
+test names. Connections are passed as ``AIRFLOW_CONN_*`` environment variables. Nothing of the calling
+process's Airflow configuration leaks in: every ``AIRFLOW*`` variable is dropped from the inherited
+environment first.
+
+Readiness and progress are observed by polling (the health endpoint, the REST API) against deadlines, never
+by sleeping a guessed amount. When something fails or times out, the assertion message carries the tail of
+every component's output. ``stop()`` always terminates each component's whole process group (workers, log
+servers, API workers included), and then any straggler left in the components' sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NoReturn, TypeVar
+
+import httpx
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+FINISHED_RUN_STATES = frozenset({"success", "failed"})
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return f"<unreadable: {exc}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class AirflowStack:
+    """``with AirflowStack(home, {"bundle": dags_dir}, env={...}) as af: af.trigger(...)``.
+
+    :param home: an empty directory, used as ``AIRFLOW_HOME``.
+    :param bundles: DAG bundle name -> folder; each becomes a local DAG bundle.
+    :param env: extra environment for every component (connections, variables, config overrides).
+    :param python: the interpreter whose ``airflow`` is run (default: this one, i.e. the same venv).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        bundles: Mapping[str, Path],
+        *,
+        env: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+        startup_timeout: float = 240.0,
+    ) -> None:
+        self.home = home.resolve()
+        self.bundles = {name: Path(path).resolve() for name, path in bundles.items()}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.startup_timeout = startup_timeout
+        self.output_dir = self.home / "component-output"
+        self.log_dir = self.home / "logs"
+        airflow = Path(python).parent / "airflow"
+        self.airflow = [str(airflow)] if airflow.exists() else [python, "-m", "airflow"]
+        self.env = self._environment(python, env or {})
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._client = httpx.Client(base_url=self.url, timeout=30.0)
+
+    # -- configuration ------------------------------------------------------------------------------
+    def _environment(self, python: str, extra: Mapping[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", "")])
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(next(iter(self.bundles.values()))),
+                "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+                    [
+                        {"name": name, "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(path)}}
+                        for name, path in self.bundles.items()
+                    ]
+                ),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                # LocalExecutor is Airflow 3's default and works with SQLite; a few parallel slots suffice.
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                # Shared secrets, so tokens minted by one component are accepted by the others.
+                "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                # Loopback only, on free ports (other Airflows on this machine keep their defaults).
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.log_dir),
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            }
+        )
+        env.update(extra)
+        return env
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def __enter__(self) -> AirflowStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.output_dir.mkdir(exist_ok=True)
+        deadline = time.monotonic() + self.startup_timeout
+        migrate = self._run_cli("db", "migrate", timeout=self.startup_timeout)
+        if migrate.returncode != 0:
+            self.fail(f"`airflow db migrate` failed ({migrate.returncode}):\n{migrate.stdout}")
+        for name in COMPONENTS:
+            args = ["api-server", "--host", "127.0.0.1", "--port", str(self.port)] if name == "api-server" else [name]
+            self._spawn(name, args)
+        self.wait_for("all components healthy", self._healthy, timeout=max(deadline - time.monotonic(), 30.0))
+
+    def _run_cli(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.airflow, *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        out = (self.output_dir / f"{name}.log").open("wb")
+        try:
+            self.procs[name] = subprocess.Popen(
+                [*self.airflow, *args],
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() ends it with all its children
+            )
+        finally:
+            out.close()  # the child has its own copy of the descriptor
+
+    def stop(self, grace: float = 20.0) -> None:
+        """Terminate every component's process group (TERM, then KILL after ``grace``), then any straggler."""
+        for proc in self.procs.values():
+            self._signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        for proc in self.procs.values():
+            self._signal_group(proc, signal.SIGKILL)  # the group may outlive its leader
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        for pid in self.stragglers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self._client.close()
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)  # start_new_session: the group id is the leader's pid
+
+    def stragglers(self) -> list[int]:
+        """Pids of live processes in the sessions of this stack's components (children included).
+
+        Each component leads its own session (``start_new_session``), and its children inherit the session
+        id even after the leader has exited. (Their environment cannot tell: Airflow's setproctitle
+        overwrites it.)
+        """
+        sessions = {proc.pid for proc in self.procs.values()}
+        found = []
+        proc_root = Path("/proc")
+        if not sessions or not proc_root.is_dir():
+            return []
+        for entry in proc_root.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # "pid (comm) state ppid pgrp session ..." -- comm may contain spaces and parentheses
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if fields[0] != "Z" and int(fields[3]) in sessions:
+                found.append(int(entry.name))
+        return found
+
+    # -- observing ----------------------------------------------------------------------------------
+    def diagnostics(self, lines: int = 60) -> str:
+        parts = []
+        for name, proc in self.procs.items():
+            rc = proc.poll()
+            status = "running" if rc is None else f"exited with {rc}"
+            parts.append(
+                f"----- {name} ({status}), last {lines} lines -----\n{_tail(self.output_dir / f'{name}.log', lines)}"
+            )
+        task_logs = (
+            sorted(str(p.relative_to(self.log_dir)) for p in self.log_dir.rglob("*.log"))
+            if self.log_dir.exists()
+            else []
+        )
+        parts.append("----- task log files -----\n" + ("\n".join(task_logs) or "<none>"))
+        return "\n".join(parts)
+
+    def fail(self, message: str) -> NoReturn:
+        raise AssertionError(f"{message}\n\n{self.diagnostics()}")
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                self.fail(f"Airflow component {name!r} exited with {proc.returncode}")
+
+    def wait_for(self, what: str, condition: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T:
+        """Poll ``condition`` until it returns something truthy; fail (with logs) on timeout or a dead component."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                self.fail(f"Timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(interval)  # the polling interval, not a synchronisation guess
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self._client.request(method, path, **kwargs)
+
+    def api_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.api(method, path, **kwargs)
+        if not response.is_success:
+            self.fail(f"{method} {path} answered {response.status_code}: {response.text}")
+        return response.json()
+
+    def _healthy(self) -> dict[str, Any] | None:
+        try:
+            response = self.api("GET", "/api/v2/monitor/health")
+        except httpx.TransportError:
+            return None  # not listening yet
+        if response.status_code != 200:
+            return None
+        health: dict[str, Any] = response.json()
+        statuses = [v.get("status") for v in health.values() if isinstance(v, dict)]
+        return health if statuses and all(s == "healthy" for s in statuses) else None
+
+    def import_errors(self) -> list[dict[str, Any]]:
+        errors: list[dict[str, Any]] = self.api_json("GET", "/api/v2/importErrors")["import_errors"]
+        return errors
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until the DAG processor has parsed and serialized ``dag_id``; fail fast on import errors."""
+
+        def parsed() -> dict[str, Any] | None:
+            errors = self.import_errors()
+            if errors:
+                self.fail(f"DAG import errors while waiting for {dag_id!r}: {json.dumps(errors, indent=2)}")
+            response = self.api("GET", f"/api/v2/dags/{dag_id}")
+            if response.status_code != 200:
+                return None
+            details = self.api("GET", f"/api/v2/dags/{dag_id}/details")
+            body: dict[str, Any] = response.json()
+            return body if details.status_code == 200 else None
+
+        return self.wait_for(f"DAG {dag_id!r} to be parsed", parsed, timeout=timeout)
+
+    def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})}
+        run: dict[str, Any] = self.api_json("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
+        return run
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        run: dict[str, Any] = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+        return run
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        tis: list[dict[str, Any]] = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")[
+            "task_instances"
+        ]
+        return tis
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 180.0) -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            run = self.dag_run(dag_id, run_id)
+            return run if run["state"] in FINISHED_RUN_STATES else None
+
+        return self.wait_for(f"run {run_id!r} of {dag_id!r} to finish", finished, timeout=timeout)
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        entry = self.api_json(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"map_index": map_index},
+        )
+        return entry["value"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """A task try's log as the UI shows it (worker and triggerer parts), one line per record."""
+        data = self.api_json(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true", "map_index": map_index},
+            headers={"Accept": "application/json"},
+        )
+        content = data["content"]
+        if isinstance(content, str):
+            return content
+        return "\n".join(
+            json.dumps(item, ensure_ascii=False) if isinstance(item, dict) else str(item) for item in content
+        )
+
+    def lines_containing(self, needle: str) -> dict[str, list[str]]:
+        """Every line of every file under AIRFLOW_HOME (task and component logs, component output, the metadata
+        DB, config, ...) that contains ``needle``, by path relative to AIRFLOW_HOME."""
+        raw = needle.encode()
+        found: dict[str, list[str]] = {}
+        for path in sorted(self.home.rglob("*")):
+            if path.is_file() and raw in (data := path.read_bytes()):
+                lines = [line.decode(errors="replace") for line in data.splitlines() if raw in line]
+                found[str(path.relative_to(self.home))] = lines
+        return found
+
+    def remove(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
