@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .faults import ADMIN_PREFIX, FaultQueue, RequestLog, SandboxMiddleware, install_log_filter
+from .sinks import DEFAULT_SMS_ACCOUNT_SID, DEFAULT_SMS_AUTH_TOKEN, MessageStore, sms_router
 from .world import (
     CUSTOMER_SORT_KEYS,
     EMPLOYEE_SORT_KEYS,
@@ -259,7 +260,7 @@ def _hcp_routes(world: World) -> APIRouter:
     return router
 
 
-def _admin_routes(world: World, faults: FaultQueue, log: RequestLog) -> APIRouter:
+def _admin_routes(world: World, faults: FaultQueue, log: RequestLog, messages: MessageStore) -> APIRouter:
     router = APIRouter(prefix=ADMIN_PREFIX)
 
     def state() -> JSON:
@@ -274,6 +275,7 @@ def _admin_routes(world: World, faults: FaultQueue, log: RequestLog) -> APIRoute
         world.reseed(seed)
         faults.clear()
         log.clear()
+        messages.clear()
         return JSONResponse(state())
 
     @router.get("/state")
@@ -288,6 +290,16 @@ def _admin_routes(world: World, faults: FaultQueue, log: RequestLog) -> APIRoute
     async def clear_requests() -> JSONResponse:
         log.clear()
         return JSONResponse({"requests": []})
+
+    @router.get("/messages")
+    async def list_messages() -> JSONResponse:
+        """What the local sinks received: ``{"sms": [...], "email": [...]}`` (see :mod:`.sinks`)."""
+        return JSONResponse(messages.snapshot())
+
+    @router.delete("/messages")
+    async def clear_messages() -> JSONResponse:
+        messages.clear()
+        return JSONResponse(messages.snapshot())
 
     @router.get("/clock")
     async def get_clock() -> JSONResponse:
@@ -361,16 +373,31 @@ async def _admin_body(request: Request) -> JSON:
         raise WorldError(400, exc.body["error"]["message"]) from None
 
 
-def create_app(api_key: str = "sandbox-key", seed: int = 1, now: datetime | None = None) -> FastAPI:
-    """A fresh sandbox. ``now`` freezes the clock at that instant (default: real, running UTC time)."""
+def create_app(
+    api_key: str = "sandbox-key",
+    seed: int = 1,
+    now: datetime | None = None,
+    *,
+    sms_account_sid: str = DEFAULT_SMS_ACCOUNT_SID,
+    sms_auth_token: str = DEFAULT_SMS_AUTH_TOKEN,
+    messages: MessageStore | None = None,
+) -> FastAPI:
+    """A fresh sandbox. ``now`` freezes the clock at that instant (default: real, running UTC time).
+
+    The SMS sink (under ``/_sandbox/sinks/sms``) accepts ``sms_account_sid`` / ``sms_auth_token``; what it and
+    an SMTP sink sharing ``messages`` receive is listed by ``GET /_sandbox/messages``.
+    """
     world = World(seed, Clock(now))
     faults, log = FaultQueue(), RequestLog()
+    messages = messages if messages is not None else MessageStore()
     app = FastAPI(
         title="Housecall Pro sandbox", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
     )
     app.state.world, app.state.faults, app.state.request_log = world, faults, log
+    app.state.messages = messages
     app.include_router(_hcp_routes(world))
-    app.include_router(_admin_routes(world, faults, log))
+    app.include_router(_admin_routes(world, faults, log, messages))
+    app.include_router(sms_router(messages, sms_account_sid, sms_auth_token))
     app.add_middleware(SandboxMiddleware, world=world, faults=faults, log=log, api_key=api_key)
     install_log_filter()
 
