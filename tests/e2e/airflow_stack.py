@@ -103,7 +103,8 @@ class AirflowStack:
                     ]
                 ),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                # Nothing runs until the test unpauses it (after arranging the world for it).
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 # LocalExecutor is Airflow 3's default and works with SQLite; a few parallel slots suffice.
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
@@ -305,6 +306,13 @@ class AirflowStack:
             return body if details.status_code == 200 else None
 
         return self.wait_for(f"DAG {dag_id!r} to be parsed", parsed, timeout=timeout)
+
+    def unpause(self, dag_id: str) -> None:
+        self.api_json("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+        return runs
 
     def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
         body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf or {})}
