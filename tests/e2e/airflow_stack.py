@@ -48,6 +48,18 @@ def free_port() -> int:
         return port
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the test process dies (Linux), so no component outlives a
+    killed test run. Best effort: elsewhere, stop() is the only cleanup."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _tail(path: Path, lines: int) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -179,6 +191,7 @@ class AirflowStack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends it with all its children
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         finally:
             out.close()  # the child has its own copy of the descriptor
