@@ -117,7 +117,8 @@ class SandboxServer:
                     "disable_tls": True,
                     "disable_ssl": True,
                     "timeout": 10,
-                    "retry_limit": 0,
+                    # The SMTP provider 2.x (Airflow 3.0) makes `retry_limit` attempts, so at least 1.
+                    "retry_limit": 1,
                 },
             }
         return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()}
