@@ -1,8 +1,9 @@
 """End to end under a real Airflow: the completion DAG on a scheduler + DAG processor + triggerer + API server.
 
 The four components run as subprocesses on loopback (LocalExecutor, SQLite, a private AIRFLOW_HOME; see
-``airflow_stack.py``); the sandbox runs in this process. The DAG is unpaused (and triggered) over the REST API,
-the job is completed in the sandbox while the sensor waits in the triggerer, and the test asserts that:
+``airflow_stack.py``); the sandbox, with its SMS and SMTP sinks, runs in this process. The example DAG
+``hcp_job_completed_followup`` is unpaused over the REST API (it schedules itself: ``@continuous``), the job is
+completed in the sandbox while the sensor waits in the triggerer, and the test asserts that:
 
 - the sensor task went through ``deferred``. The sandbox holds the trigger's first ``/jobs`` poll open for a
   few seconds (a ``delay`` fault: the worker's own check is request 1, and anything after it comes from the
@@ -10,7 +11,8 @@ the job is completed in the sandbox while the sensor waits in the triggerer, and
   the job, which the held poll's answer carries. The task log shows the deferral, the trigger's poll and the
   resumption. (Were the test too slow for the hold, the trigger's next poll finds the completion instead:
   slower, never wrong.)
-- the run succeeded, with the completed job as the sensor's event and every task done;
+- the run succeeded, with the completed job as the sensor's event, every task done (the unpaid branch
+  skipped), the thank-you text and the receipt email in the sinks and the CRM contact moved on;
 - the API key never appears in clear: not in any task log (worker and triggerer parts), log file, component
   output or the metadata DB; and a probe task that prints the key and the connection URI gets ``***`` in its
   task log, so wherever the key would show up in a task log, Airflow masks it.
@@ -19,6 +21,7 @@ the job is completed in the sandbox while the sensor waits in the triggerer, and
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +32,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
-from tests.conftest import API_KEY, CONN_ID, TEST_DAGS, conn_json
+from tests.conftest import API_KEY, CONN_ID, EXAMPLE_DAGS, conn_json
 from tests.e2e.airflow_stack import AirflowStack
 
 pytestmark = pytest.mark.e2e
@@ -39,33 +42,59 @@ HOLD_SECONDS = 5.0  # how long the sandbox holds the trigger's first poll open
 
 
 @dataclass(frozen=True)
+class Finished:
+    """What a DAG-specific outcome check gets: the stack, the finished run and what the test arranged."""
+
+    airflow: AirflowStack
+    admin: SandboxAdmin
+    run_id: str
+    job: Json
+    customer: Json
+    scratch: Path
+
+
+@dataclass(frozen=True)
 class CompletionDag:
     """A DAG whose ``sensor_task`` is a deferrable JobCompletedSensor, and what its run must produce."""
 
     dag_id: str
     folder: Path  # its DAG bundle
     sensor_task: str
-    # customer -> the conf of a triggered run; None: the DAG schedules its own runs (e.g. @continuous)
-    conf: Callable[[Json], Json] | None
-    # DAG-specific outcome checks, given the stack, the run id, the completed job and its customer
-    outcome: Callable[[AirflowStack, str, Json, Json], None]
+    outcome: Callable[[Finished], None]  # DAG-specific checks of the finished run
     # extra environment for the components (e.g. connections of message sinks), given the sandbox and a
     # scratch directory
     env: Callable[[SandboxServer, Path], dict[str, str]] = field(default=lambda sandbox, scratch: {})
 
 
-def _thanked(airflow: AirflowStack, run_id: str, job: Json, customer: Json) -> None:
-    thanks = airflow.xcom("hcp_test_job_completed", run_id, "thank", map_index=0)
-    assert thanks == f"Thanks {customer['first_name']} {customer['last_name']} for job {job['id']}"
+def _sinks_and_crm(sandbox: SandboxServer, scratch: Path) -> dict[str, str]:
+    env = {k: v for k, v in sandbox.airflow_connections().items() if k != f"AIRFLOW_CONN_{CONN_ID.upper()}"}
+    env["AIRFLOW_CONN_HCP_CRM"] = json.dumps({"conn_type": "sqlite", "host": str(scratch / "crm.db")})
+    return env
 
 
-DAG_UNDER_TEST = CompletionDag(
-    dag_id="hcp_test_job_completed",
-    folder=TEST_DAGS,
+def _followed_up(done: Finished) -> None:
+    """A paid completion: a thank-you text with the review link, an emailed receipt, the CRM contact moved on."""
+    job, customer = done.job, done.customer
+    (text,) = done.admin.sms()
+    assert text["to"].endswith(customer["mobile_number"]) and "review" in text["body"], text
+    (receipt,) = done.admin.emails()
+    assert receipt["to"] == [customer["email"]] and f"#{job['invoice_number']}" in receipt["subject"], receipt
+    assert "paid in full" in receipt["subject"], receipt
+    with sqlite3.connect(done.scratch / "crm.db") as db:
+        rows = db.execute("SELECT email, hcp_job_id, lifecycle_stage FROM crm_contacts").fetchall()
+    assert rows == [(customer["email"], job["id"], "Customer \u2014 Completed Job")]
+
+
+# The README's completion example: @continuous, texts and emails through the sandbox's sinks, a SQLite CRM.
+EXAMPLE_DAG = CompletionDag(
+    dag_id="hcp_job_completed_followup",
+    folder=EXAMPLE_DAGS,
     sensor_task="job_completed",
-    conf=lambda customer: {"customer_ids": [customer["id"]]},
-    outcome=_thanked,
+    outcome=_followed_up,
+    env=_sinks_and_crm,
 )
+
+DAG_UNDER_TEST = EXAMPLE_DAG
 
 PROBE_DAG_ID = "hcp_e2e_mask_probe"
 PROBE_DAG = f'''
@@ -101,17 +130,21 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def airflow(sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
-    root = tmp_path_factory.mktemp("e2e")
-    probe_dags = root / "probe_dags"
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture
+def airflow(sandbox: SandboxServer, scratch: Path) -> Iterator[AirflowStack]:
+    probe_dags = scratch / "probe_dags"
     probe_dags.mkdir()
     (probe_dags / f"{PROBE_DAG_ID}.py").write_text(PROBE_DAG)
     env = {
         f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_json(sandbox.url, timeout=10),
-        **DAG_UNDER_TEST.env(sandbox, root),
+        **DAG_UNDER_TEST.env(sandbox, scratch),
     }
     bundles = {"hcp_e2e_under_test": DAG_UNDER_TEST.folder, "hcp_e2e_probe": probe_dags}
-    with AirflowStack(root / "airflow-home", bundles, env=env, startup_timeout=180) as stack:
+    with AirflowStack(scratch / "airflow-home", bundles, env=env, startup_timeout=180) as stack:
         yield stack
 
 
@@ -120,24 +153,25 @@ def slot(days: int) -> dict[str, str]:
     return {"scheduled_start": f"{day}T15:00:00Z", "scheduled_end": f"{day}T17:00:00Z"}
 
 
-def start_run(airflow: AirflowStack, dag: CompletionDag, customer: Json) -> str:
-    """Unpause the DAG and trigger it, or wait for the scheduler to start its run; the run id."""
+def start_run(airflow: AirflowStack, dag: CompletionDag) -> str:
+    """Unpause the DAG and wait for the scheduler to start its run (the DAG schedules itself: @continuous)."""
     airflow.unpause(dag.dag_id)
-    if dag.conf is None:
-        runs = airflow.wait_for(f"the scheduler to start {dag.dag_id}", lambda: airflow.dag_runs(dag.dag_id), 60)
-        run_id: str = runs[0]["dag_run_id"]
-        return run_id
-    run_id = f"e2e__{uuid.uuid4().hex[:12]}"
-    airflow.trigger(dag.dag_id, run_id, dag.conf(customer))
+    runs = airflow.wait_for(f"the scheduler to start {dag.dag_id}", lambda: airflow.dag_runs(dag.dag_id), 60)
+    assert len(runs) == 1, runs
+    run_id: str = runs[0]["dag_run_id"]
     return run_id
 
 
 def test_completion_dag_defers_succeeds_and_shows_the_key_only_masked(
-    airflow: AirflowStack, admin: SandboxAdmin
+    airflow: AirflowStack, admin: SandboxAdmin, scratch: Path
 ) -> None:
     dag = DAG_UNDER_TEST
     customer = admin.create_customer(
-        first_name="Erin", last_name="Endtoend", email="erin.endtoend@example.com", mobile_number="5125550199"
+        first_name="Erin",
+        last_name="Endtoend",
+        email="erin.endtoend@example.com",
+        mobile_number="5125550199",
+        notifications_enabled=True,
     )
     job = admin.book_job(customer_id=customer["id"], **slot(1))
     admin.start(job["id"])
@@ -147,7 +181,7 @@ def test_completion_dag_defers_succeeds_and_shows_the_key_only_masked(
     # /jobs request 1 is the worker's check; request 2, the trigger's first poll, is held open.
     admin.fault("delay", path="/jobs", after=1, seconds=HOLD_SECONDS)
 
-    run_id = start_run(airflow, dag, customer)
+    run_id = start_run(airflow, dag)
     airflow.unpause(PROBE_DAG_ID)
     probe_run_id = f"e2e_probe__{uuid.uuid4().hex[:12]}"
     airflow.trigger(PROBE_DAG_ID, probe_run_id)
@@ -184,7 +218,7 @@ def test_completion_dag_defers_succeeds_and_shows_the_key_only_masked(
     events = airflow.xcom(dag.dag_id, run_id, dag.sensor_task)
     assert [e["job"]["id"] for e in events] == [job["id"]]
     assert events[0]["is_paid"] is True and events[0]["customer_email"] == customer["email"]
-    dag.outcome(airflow, run_id, job, customer)
+    dag.outcome(Finished(airflow, admin, run_id, job, customer, scratch))
 
     sensor_log = airflow.task_log(dag.dag_id, run_id, dag.sensor_task)
     assert "Pausing task as DEFERRED" in sensor_log, sensor_log  # the worker deferred ...
