@@ -78,22 +78,20 @@ def forget_runs(dag_id: str) -> None:
         session.query(DagRun).filter(DagRun.dag_id == dag_id).delete(synchronize_session=False)
 
 
-_MODULES: dict[str, ModuleType] = {}
-
-
 def example(dag_id: str) -> Any:
-    """The DAG of ``example_dags/<dag_id>.py``, loaded by path (dag.test() runs DAGs of a configured bundle)."""
-    if dag_id not in _MODULES:
-        spec = importlib.util.spec_from_file_location(f"hcp_example_{dag_id}", EXAMPLE_DAGS / f"{dag_id}.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        for task in module.dag.tasks:  # fail within two minutes, not a day, if an expected event never comes
-            if hasattr(task, "soft_fail"):
-                task.timeout = 120
-        _MODULES[dag_id] = module
-    dag = _MODULES[dag_id].dag
+    """The DAG of ``example_dags/<dag_id>.py``, loaded by path (dag.test() runs DAGs of a configured bundle).
+
+    A fresh copy for every run: ``dag.test(run_conf=...)`` leaves the conf in the DAG object's params.
+    """
+    spec = importlib.util.spec_from_file_location(f"hcp_example_{dag_id}", EXAMPLE_DAGS / f"{dag_id}.py")
+    assert spec and spec.loader
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.dag
     assert dag.dag_id == dag_id
+    for task in dag.tasks:  # fail within two minutes, not a day, if an expected event never comes
+        if hasattr(task, "soft_fail"):
+            task.timeout = 120
     return dag
 
 
@@ -313,3 +311,260 @@ def test_reschedule_detected_by_the_crm_seen_before_lookup(env: SandboxAdmin, cr
     ]
     assert xcom(run, "hand_off_new_bookings") == [fresh["id"]]
     assert crm_rows(crm_db)["ava.smith@example.com"]["scheduled_window"] == new
+
+
+# -- 3. job completed: thank-you, receipt or reminder, CRM stage ---------------------------------------
+def test_completion_thanks_then_receipt_or_reminder_and_advances_the_crm(
+    env: SandboxAdmin, crm_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = env
+    monkeypatch.setenv("AIRFLOW_VAR_HCP_REVIEW_URL", "https://g.page/r/lonestar/review")
+    ava = new_customer(admin, "Ava", "Smith", "5125551234")  # paid on site
+    ben = new_customer(admin, "Ben", "Jones", None)  # unpaid, no mobile: everything by email
+    cleo = new_customer(admin, "Cleo", "Park", "5125550122", email=None)  # unpaid, no email: texts, no CRM
+    paid = admin.book_job(customer_id=ava["id"], job_type="HVAC — Tune-Up", **local_slot(-1, 9)[0])
+    unpaid = admin.book_job(customer_id=ben["id"], job_type="Plumbing Repair", **local_slot(-1, 13)[0])
+    texted = admin.book_job(customer_id=cleo["id"], job_type="Electrical", total_amount=25000, **local_slot(-1, 15)[0])
+    since = just_before()
+    admin.complete(paid["id"], paid=True)
+    admin.complete(unpaid["id"], paid=False)
+    admin.complete(texted["id"], paid=False)
+
+    run = run_dag(
+        example("hcp_job_completed_followup"),
+        run_conf={"since": since, "payment_url": "https://pay.lonestar.example/i/{invoice_number}?job={job_id}"},
+    )
+
+    assert run.state == "success", states(run)
+    review = "https://g.page/r/lonestar/review"
+    thanks = "thank you for choosing Lone Star Home Services today! If you have a minute, we'd love a quick review:"
+    a, b, c = paid["invoice_number"], unpaid["invoice_number"], texted["invoice_number"]
+    cleo_link = f"https://pay.lonestar.example/i/{c}?job={texted['id']}"
+    assert sorted(texts(admin)) == sorted(
+        [
+            ("+15125551234", f"Hi Ava, {thanks} {review}"),
+            ("+15125550122", f"Hi Cleo, {thanks} {review}"),
+            (
+                "+15125550122",
+                f"Hi Cleo, a friendly reminder from {COMPANY}: $250.00 is due for job #{c}. "
+                f"Pay here: {cleo_link}. Already paid? Please ignore this message.",
+            ),
+        ]
+    )
+    assert sorted(emails(admin)) == sorted(
+        [
+            (["ben.jones@example.com"], f"Thank you from {COMPANY}", f"Hi Ben, {thanks} {review}"),
+            (
+                ["ava.smith@example.com"],
+                f"Your receipt for job #{a}: $165.00, paid in full",
+                f"Hi Ava,\n\nThank you for your payment. Here is your receipt for job #{a} (HVAC — Tune-Up):\n\n"
+                "- Tune-up visit: 1 x $129.00 = $129.00\n- Air filter 16x25x1: 2 x $18.00 = $36.00\n\n"
+                f"Total: $165.00\nPaid in full. Balance: $0.00\n\n{COMPANY} · {OFFICE}",
+            ),
+            (
+                ["ben.jones@example.com"],
+                f"Invoice for job #{b}: $319.00 due",
+                f"Hi Ben,\n\nThanks again for choosing {COMPANY}. Our records show a balance of $319.00 for job #{b} "
+                f"(Plumbing Repair).\n\nYou can pay securely here: https://pay.lonestar.example/i/{b}?job={unpaid['id']}"
+                f"\n\nAlready paid? Please ignore this message. Questions? Reply to this email or call {OFFICE}."
+                f"\n\n{COMPANY}",
+            ),
+        ]
+    )
+    rows = crm_rows(crm_db)
+    assert sorted(rows) == ["ava.smith@example.com", "ben.jones@example.com"]  # Cleo has no email
+    assert {(r["hcp_job_id"], r["lifecycle_stage"], r["hcp_customer_id"]) for r in rows.values()} == {
+        (paid["id"], "Customer — Completed Job", ava["id"]),
+        (unpaid["id"], "Customer — Completed Job", ben["id"]),
+    }
+    # The receipt's line items came from the API, once per paid job.
+    assert [r["path"] for r in admin.requests(path="/jobs/*") if r["path"].endswith("/line_items")] == [
+        f"/jobs/{paid['id']}/line_items"
+    ]
+
+
+def test_completion_arrives_while_the_sensor_is_deferred(env: SandboxAdmin, crm_db: Path) -> None:
+    """No ``since``: the run waits for a completion, in the trigger, and follows up on it."""
+    admin = env
+    ava = new_customer(admin, "Ava", "Smith", "5125551234")
+    job = admin.book_job(customer_id=ava["id"], job_type="Pest Control", **local_slot(0, 8)[0])
+    admin.clear_requests()
+    # /jobs request 1 is the sensor's check on the worker (nothing yet: it defers); the job is completed
+    # just before request 2, which only the trigger makes.
+    admin.fault("mutate", path="/jobs", after=1, op="complete", job_id=job["id"], paid=True)
+
+    run = run_dag(example("hcp_job_completed_followup"))
+
+    assert run.state == "success", states(run)
+    assert len(admin.requests(path="/jobs")) == 2
+    assert [e["job"]["id"] for e in xcom(run, "job_completed")] == [job["id"]]
+    assert texts(admin) == [
+        (
+            "+15125551234",
+            "Hi Ava, thank you for choosing Lone Star Home Services today! If you have a minute, we'd love a "
+            "quick review: https://g.page/r/YOUR-BUSINESS/review",
+        )
+    ]
+    assert [subject for _, subject, _ in emails(admin)] == [
+        f"Your receipt for job #{job['invoice_number']}: $149.00, paid in full"
+    ]
+    assert states(run)["send_reminder"] == ["skipped"]
+    assert crm_rows(crm_db)["ava.smith@example.com"]["lifecycle_stage"] == "Customer — Completed Job"
+
+
+# -- 4. web-form lead -> Housecall Pro customer ---------------------------------------------------------
+FORM = {
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "email": "Grace.Hopper@Example.com",
+    "mobile_number": "5125550199",
+    "company": "Hopper Dental",
+    "message": "Our AC makes a rattling noise, can someone come next week?",
+    "team_email": "dispatch@lonestarhome.example",
+}
+
+
+def sandbox_customers(hook: Any, email: str) -> list[Any]:
+    return [c for c in hook.iter_customers(q=email) if (c.email or "").lower() == email.lower()]
+
+
+def test_web_form_lead_becomes_a_customer_stored_in_the_crm_and_announced(
+    env: SandboxAdmin, hook: Any, crm_db: Path
+) -> None:
+    admin = env
+    run = run_dag(example("hcp_web_form_lead_to_customer"), run_conf=FORM)
+
+    assert run.state == "success", states(run)
+    [customer] = sandbox_customers(hook, FORM["email"])
+    assert xcom(run, "create_customer") == customer.id
+    assert (customer.first_name, customer.last_name, customer.mobile_number, customer.company) == (
+        "Grace",
+        "Hopper",
+        "5125550199",
+        "Hopper Dental",
+    )
+    assert (customer.lead_source, customer.tags, customer.notes) == ("Website", ["web-form"], FORM["message"])
+    row = crm_rows(crm_db)["grace.hopper@example.com"]
+    assert {k: v for k, v in row.items() if k != "updated_at"} == {
+        "email": "grace.hopper@example.com",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "phone": "5125550199",
+        "hcp_customer_id": customer.id,
+        "tags": "web-form",
+        "hcp_job_id": None,
+        "scheduled_window": None,
+        "lifecycle_stage": "Lead",
+    }
+    assert emails(admin) == [
+        (
+            ["dispatch@lonestarhome.example"],
+            "New web lead: Grace Hopper",
+            "A new lead came in through the website form.\n\nName: Grace Hopper\nCompany: Hopper Dental\n"
+            f"Email: Grace.Hopper@Example.com\nMobile: (512) 555-0199\nHousecall Pro customer: {customer.id}\n\n"
+            f"They wrote: {FORM['message']}\n\nThe customer is in Housecall Pro, ready to quote and schedule.",
+        )
+    ]
+    assert admin.sms() == []
+
+    # The same form again (a double submit): the same customer, no second one; the CRM row is unchanged.
+    again = run_dag(example("hcp_web_form_lead_to_customer"), run_conf={**FORM, "team_email": None})
+    assert again.state == "success", states(again)
+    assert xcom(again, "create_customer") == customer.id
+    assert [c.id for c in sandbox_customers(hook, FORM["email"])] == [customer.id]
+    assert len(admin.requests(method="POST", path="/customers")) == 1
+    assert crm_rows(crm_db)["grace.hopper@example.com"]["hcp_customer_id"] == customer.id
+    assert states(again)["tell_the_team"] == ["skipped"]
+
+
+def test_web_form_with_an_invalid_mobile_number_creates_nothing(env: SandboxAdmin, crm_db: Path) -> None:
+    admin = env
+    run = run_dag(
+        example("hcp_web_form_lead_to_customer"),
+        run_conf={
+            "first_name": "Bad",
+            "last_name": "Number",
+            "email": "bad@example.com",
+            "mobile_number": "512-555-01",
+        },
+    )
+    assert run.state == "failed"
+    assert states(run)["create_customer"] == ["failed"]
+    assert states(run)["store_in_crm"] == ["upstream_failed"]
+    assert admin.requests(method="POST", path="/customers") == []
+    # Not even Airflow's failure email: the operator's `email` is the customer's address, not an alert address.
+    assert admin.messages() == {"sms": [], "email": []}
+
+
+# -- every example DAG parses, offline -----------------------------------------------------------------
+def parse_offline(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[Any]]:
+    """Parse a DAG folder the way the DAG processor does, with no connections, no variables and no network:
+    returns the DagBag and every network connection attempted (each one refused)."""
+    import os
+    import socket
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow >= 3.2
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+
+    for name in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
+        monkeypatch.delenv(name)
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def no_network(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            attempts.append(address)
+            raise OSError(f"network access while parsing DAGs: {address}")
+        real_connect(self, address)  # unix sockets are not the network
+
+    with monkeypatch.context() as patch:
+        patch.setattr(socket.socket, "connect", no_network)
+        bag = DagBag(dag_folder=str(folder), bundle_path=folder)
+    return bag, attempts
+
+
+def test_example_dags_import_without_errors_or_network(
+    sandbox: SandboxServer, admin: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing (what the DAG processor does over and over) needs no connection and makes no network call."""
+    from airflow_provider_housecallpro.sensors.jobs import JobEventSensor
+
+    admin.clear_requests()
+    bag, attempts = parse_offline(EXAMPLE_DAGS, monkeypatch)
+
+    assert bag.import_errors == {}
+    assert attempts == []
+    assert admin.requests() == []
+    assert sorted(bag.dag_ids) == [
+        "hcp_booking_confirmation_crm_sync",
+        "hcp_job_completed_followup",
+        "hcp_reschedule_notices",
+        "hcp_web_form_lead_to_customer",
+    ]
+    for dag_id in SENSOR_DAGS:
+        dag = bag.dags[dag_id]
+        sensors = [t for t in dag.tasks if isinstance(t, JobEventSensor)]
+        assert [(s.deferrable, s.poke_interval) for s in sensors] == [(True, 60)], dag_id
+        assert dag.max_active_runs == 1, dag_id
+    for dag_id in bag.dag_ids:
+        assert "For production, change" in bag.dags[dag_id].doc_md, dag_id
+
+
+def test_the_offline_parse_catches_a_dag_that_calls_the_api_at_import(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check above has teeth: a DAG file that talks to Housecall Pro while being parsed is caught."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HOUSECALLPRO_DEFAULT", json.dumps({"conn_type": "housecallpro", "host": sandbox.url})
+    )
+    (tmp_path / "careless.py").write_text(
+        "import httpx\n"
+        "from airflow.sdk import DAG\n"
+        f"ZONE = httpx.get({sandbox.url + '/company'!r}).json()  # at import time: wrong\n"
+        "dag = DAG('careless', schedule=None)\n"
+    )
+    bag, attempts = parse_offline(tmp_path, monkeypatch)
+    assert attempts == [("127.0.0.1", sandbox.port)]
+    assert list(bag.import_errors) and "network access while parsing DAGs" in next(iter(bag.import_errors.values()))
