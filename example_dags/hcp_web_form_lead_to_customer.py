@@ -22,8 +22,13 @@ API::
    created by email, stage "Lead" unless it is further along).
 3. ``tell_the_team`` emails the ``team_email`` param (if set) that a new lead is waiting, with its ID.
 
+If the lead cannot be added (say, an invalid mobile number: the operator rejects it before any request, and
+does not retry), the task's ``on_failure_callback`` — an :class:`SmsNotifier`, Airflow's notifier interface —
+texts the ``team_phone`` param (if set), so someone calls the lead back anyway.
+
 **For production, change:** the connections (``housecallpro_default``, ``smtp_default``, ``hcp_crm``; see
-``hcp_booking_confirmation_crm_sync``), the ``lead_source`` and ``tags``, and ``team_email``. To test against
+``hcp_booking_confirmation_crm_sync``), the ``lead_source`` and ``tags``, ``team_email`` and ``team_phone``
+(or swap the notifier: Airflow's ``SmtpNotifier``, Slack's, ... take the same place). To test against
 a real account without writing to it, set ``"dry_run": true`` in the Housecall Pro connection's extras.
 """
 
@@ -38,7 +43,7 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, XComArg, get_current_context, task
 
-from airflow_provider_housecallpro.notifications import format_phone, person_name, send_email
+from airflow_provider_housecallpro.notifications import SmsNotifier, format_phone, person_name, send_email
 from airflow_provider_housecallpro.operators.customers import XCOM_CUSTOMER_KEY, CreateCustomerOperator
 
 HCP_CONN_ID = "housecallpro_default"
@@ -76,6 +81,9 @@ with DAG(
         "message": Param(None, type=["null", "string"], title="Message", description="Kept as the customer's notes"),
         "lead_source": Param("Website", type="string", description="One of the account's lead sources"),
         "team_email": Param(None, type=["null", "string"], description="Who to tell about the new lead (or nobody)"),
+        "team_phone": Param(
+            None, type=["null", "string"], description="Who to text when a lead cannot be added (or nobody)"
+        ),
     },
     tags=["housecallpro", "example"],
     doc_md=__doc__,
@@ -96,6 +104,12 @@ with DAG(
         # alert emails (BaseOperator.email): never alert the customer.
         email_on_failure=False,
         email_on_retry=False,
+        on_failure_callback=SmsNotifier(
+            to="{{ params.team_phone or '' }}",
+            body="Web lead {{ params.first_name }} {{ params.last_name }} could not be added to Housecall Pro "
+            "(run {{ run_id }}). Please call them back: {{ params.mobile_number or params.email or 'no contact' }}.",
+            sms_conn_id="sms_default",
+        ),
     )
     customer_id = create_customer.output  # the new (or existing) customer's ID
     record = XComArg(create_customer, key=XCOM_CUSTOMER_KEY)  # the full customer, as Housecall Pro returned it

@@ -238,7 +238,7 @@ class SmsHook(BaseHook):
 
     def _sent(self, config: SmsConfig, data: Mapping[str, str], response: httpx.Response) -> dict[str, Any]:
         result = _result(config, data["To"], response)
-        self.log.info(
+        log.info(
             "Sent SMS %s to %s (%d characters, status %s)",
             result.get("sid"),
             mask_number(data["To"]),
@@ -284,14 +284,20 @@ class SmsNotifier(BaseNotifier):  # type: ignore[misc]
         self.from_number = from_number
         self.sms_conn_id = sms_conn_id
 
+    def _numbers(self) -> list[str]:
+        numbers = _recipients(self.to)
+        if not numbers:
+            log.info("SmsNotifier: no recipient (`to` rendered empty); nothing sent")
+        return numbers
+
     def notify(self, context: Any) -> None:
         hook = SmsHook(self.sms_conn_id)
-        for number in _recipients(self.to):
+        for number in self._numbers():
             hook.send(number, self.body, from_number=self.from_number)
 
     async def async_notify(self, context: Any) -> None:
         hook = SmsHook(self.sms_conn_id)
-        for number in _recipients(self.to):
+        for number in self._numbers():
             await hook.asend(number, self.body, from_number=self.from_number)
 
 

@@ -477,22 +477,31 @@ def test_web_form_lead_becomes_a_customer_stored_in_the_crm_and_announced(
     assert states(again)["tell_the_team"] == ["skipped"]
 
 
-def test_web_form_with_an_invalid_mobile_number_creates_nothing(env: SandboxAdmin, crm_db: Path) -> None:
+def test_web_form_with_an_invalid_mobile_number_creates_nothing_and_texts_the_team(
+    env: SandboxAdmin, crm_db: Path
+) -> None:
     admin = env
-    run = run_dag(
-        example("hcp_web_form_lead_to_customer"),
-        run_conf={
-            "first_name": "Bad",
-            "last_name": "Number",
-            "email": "bad@example.com",
-            "mobile_number": "512-555-01",
-        },
-    )
+    form = {"first_name": "Bad", "last_name": "Number", "email": "bad@example.com", "mobile_number": "512-555-01"}
+    run = run_dag(example("hcp_web_form_lead_to_customer"), run_conf={**form, "team_phone": "5125550177"})
     assert run.state == "failed"
     assert states(run)["create_customer"] == ["failed"]
     assert states(run)["store_in_crm"] == ["upstream_failed"]
     assert admin.requests(method="POST", path="/customers") == []
-    # Not even Airflow's failure email: the operator's `email` is the customer's address, not an alert address.
+    # The failure callback (SmsNotifier) texts the team; nothing goes to the lead — not even Airflow's
+    # failure email (the operator's `email` is the customer's address, not an alert address).
+    assert texts(admin) == [
+        (
+            "+15125550177",
+            f"Web lead Bad Number could not be added to Housecall Pro (run {run.run_id}). "
+            "Please call them back: 512-555-01.",
+        )
+    ]
+    assert admin.emails() == []
+
+    # Without a team phone the callback sends nothing.
+    admin.clear_messages()
+    run = run_dag(example("hcp_web_form_lead_to_customer"), run_conf=form)
+    assert run.state == "failed"
     assert admin.messages() == {"sms": [], "email": []}
 
 
