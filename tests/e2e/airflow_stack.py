@@ -1,16 +1,16 @@
 """A real Airflow for end-to-end tests: API server, scheduler, DAG processor and triggerer as subprocesses.
 
-Everything is private and on loopback: a throw-away ``AIRFLOW_HOME`` (SQLite metadata DB, config, logs), free
-127.0.0.1 ports for the API server and the worker / triggerer log servers, the LocalExecutor, the simple auth
-manager with every request treated as admin (so the REST API needs no login), and only the DAG bundles the
-test names. Connections are passed as ``AIRFLOW_CONN_*`` environment variables. Nothing of the calling
-process's Airflow configuration leaks in: every ``AIRFLOW*`` variable is dropped from the inherited
-environment first.
+Everything is private and on loopback: a throw-away ``AIRFLOW_HOME`` (SQLite metadata DB, config, logs), the
+API server on a free 127.0.0.1 port (and no log servers: they would listen on every interface), the
+LocalExecutor, the simple auth manager with every request treated as admin (so the REST API needs no login),
+and only the DAG bundles the test names. Connections are passed as ``AIRFLOW_CONN_*`` environment variables.
+Nothing of the calling process's Airflow configuration leaks in: every ``AIRFLOW*`` variable is dropped from
+the inherited environment first.
 
 Readiness and progress are observed by polling (the health endpoint, the REST API) against deadlines, never
 by sleeping a guessed amount. When something fails or times out, the assertion message carries the tail of
-every component's output. ``stop()`` always terminates each component's whole process group (workers, log
-servers, API workers included), and then any straggler left in the components' sessions.
+every component's output. ``stop()`` always terminates each component's whole process group (executor workers,
+task and trigger processes, API workers included), and then any straggler left in the components' sessions.
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Each component's command line. The scheduler's and triggerer's log servers would listen on every interface
+# (Airflow hard-codes it), so they are skipped: the API server reads the task and trigger logs from the shared
+# log folder instead, and nothing listens beyond loopback.
+COMMANDS: dict[str, Callable[[int], list[str]]] = {
+    "api-server": lambda port: ["api-server", "--host", "127.0.0.1", "--port", str(port)],
+    "scheduler": lambda port: ["scheduler", "--skip-serve-logs"],
+    "dag-processor": lambda port: ["dag-processor"],
+    "triggerer": lambda port: ["triggerer", "--skip-serve-logs"],
+}
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
@@ -126,7 +135,8 @@ class AirflowStack:
                 "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-                # Loopback only, on free ports (other Airflows on this machine keep their defaults).
+                # Loopback only, on free ports (other Airflows on this machine keep their defaults; the log
+                # servers are not started, see COMMANDS, but get free ports should anything start one).
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__WORKERS": "1",
@@ -164,8 +174,7 @@ class AirflowStack:
         if migrate.returncode != 0:
             self.fail(f"`airflow db migrate` failed ({migrate.returncode}):\n{migrate.stdout}")
         for name in COMPONENTS:
-            args = ["api-server", "--host", "127.0.0.1", "--port", str(self.port)] if name == "api-server" else [name]
-            self._spawn(name, args)
+            self._spawn(name, COMMANDS[name](self.port))
         self.wait_for("all components healthy", self._healthy, timeout=max(deadline - time.monotonic(), 30.0))
 
     def _run_cli(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
