@@ -212,7 +212,7 @@ with DAG(
             "lifecycle_stage": STAGE_BOOKED if row is None or row[1] in (None, "", STAGE_LEAD) else row[1],
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        if row is None:
+        if row is None:  # two runs creating the same contact at once: one insert wins, the other's retry updates
             columns = ["email", *fields]
             sql = f"INSERT INTO crm_contacts ({', '.join(columns)}) VALUES ({', '.join([p] * len(columns))})"
             db.run(sql, parameters=(email, *fields.values()))

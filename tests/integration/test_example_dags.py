@@ -577,3 +577,51 @@ def test_the_offline_parse_catches_a_dag_that_calls_the_api_at_import(
     bag, attempts = parse_offline(tmp_path, monkeypatch)
     assert attempts == [("127.0.0.1", sandbox.port)]
     assert list(bag.import_errors) and "network access while parsing DAGs" in next(iter(bag.import_errors.values()))
+
+
+# -- the CRM across the DAGs ----------------------------------------------------------------------------
+def test_one_crm_contact_from_lead_to_booking_to_completed_job(env: SandboxAdmin, hook: Any, crm_db: Path) -> None:
+    """Found by email every time: a lead is tagged, booked (stage moves on), completed, and booked again —
+    the stage never moves back and tags accumulate."""
+    admin = env
+
+    def contact() -> dict[str, Any]:
+        return {k: v for k, v in crm_rows(crm_db)["grace.hopper@example.com"].items() if k != "updated_at"}
+
+    lead = run_dag(example("hcp_web_form_lead_to_customer"), run_conf={**FORM, "team_email": None})
+    assert lead.state == "success", states(lead)
+    customer_id = xcom(lead, "create_customer")
+    assert (contact()["lifecycle_stage"], contact()["tags"]) == ("Lead", "web-form")
+
+    since = just_before()
+    when, window = local_slot(2, 10)
+    job = admin.book_job(customer_id=customer_id, job_type="HVAC — Tune-Up", **when)
+    assert run_dag(example("hcp_booking_confirmation_crm_sync"), run_conf={"since": since}).state == "success"
+    assert contact() == {
+        "email": "grace.hopper@example.com",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "phone": "5125550199",
+        "hcp_customer_id": customer_id,
+        "tags": "web-form, HVAC — Tune-Up",
+        "hcp_job_id": job["id"],
+        "scheduled_window": window,
+        "lifecycle_stage": "Customer — Job Booked",
+    }
+
+    since = just_before()
+    admin.complete(job["id"], paid=True)
+    assert run_dag(example("hcp_job_completed_followup"), run_conf={"since": since}).state == "success"
+    assert (contact()["lifecycle_stage"], contact()["tags"]) == ("Customer — Completed Job", "web-form, HVAC — Tune-Up")
+
+    # The next booking: this DAG's second run, from the first run's state.
+    again_when, again_window = local_slot(30, 9)
+    again = admin.book_job(customer_id=customer_id, job_type="Plumbing Repair", **again_when)
+    assert run_dag(example("hcp_booking_confirmation_crm_sync")).state == "success"
+    assert {k: contact()[k] for k in ("lifecycle_stage", "tags", "hcp_job_id", "scheduled_window")} == {
+        "lifecycle_stage": "Customer — Completed Job",
+        "tags": "web-form, HVAC — Tune-Up, Plumbing Repair",
+        "hcp_job_id": again["id"],
+        "scheduled_window": again_window,
+    }
+    assert len(crm_rows(crm_db)) == 1
