@@ -220,6 +220,8 @@ with DAG(
     def unpaid_jobs(events: list[Event]) -> list[Event]:
         return [e for e in events if e["is_paid"] is False]
 
+    # The branch decides per run which paths have work; each path then maps over its own events. (A branch
+    # per event inside a mapped task group would not skip anything on Airflow >= 3.2: Airflow issue #67265.)
     @task.branch
     def route(paid: list[Event], unpaid: list[Event]) -> list[str]:
         return (["send_receipt"] if paid else []) + (["send_reminder"] if unpaid else [])

@@ -198,6 +198,8 @@ with DAG(
         moved_ids = {e["event"]["id"] for e in moved}
         return [e for e in events if e["event"]["id"] not in moved_ids]
 
+    # The branch decides per run which paths have work; each path then maps over its own events. (A branch
+    # per event inside a mapped task group would not skip anything on Airflow >= 3.2: Airflow issue #67265.)
     @task.branch
     def route(moved: list[Event], new: list[Event]) -> list[str]:
         follow = ["text_customer", "email_customer", "crew_notes", "update_crm"] if moved else []
