@@ -93,7 +93,7 @@ with DAG(
         housecallpro_conn_id=HCP_CONN_ID,
         first_name="{{ params.first_name }}",
         last_name="{{ params.last_name }}",
-        email=_optional("email"),
+        email_address=_optional("email"),
         mobile_number=_optional("mobile_number"),
         company=_optional("company"),
         notes=_optional("message"),

@@ -84,7 +84,8 @@ class CreateCustomerOperator(BaseOperator):
     :param housecallpro_conn_id: the Housecall Pro connection (default ``housecallpro_default``).
     :param first_name: required, not blank.
     :param last_name: required, not blank.
-    :param email: a well-formed email address.
+    :param email_address: the customer's email (the API's ``email``), well-formed. Named so because
+        ``email`` is BaseOperator's failure-alert address (and would be filled from ``default_args``).
     :param company: company name (B2B customers).
     :param mobile_number: exactly 10 digits, numbers only (``5125551234``).
     :param home_number: same format as ``mobile_number``.
@@ -107,7 +108,7 @@ class CreateCustomerOperator(BaseOperator):
         "housecallpro_conn_id",
         "first_name",
         "last_name",
-        "email",
+        "email_address",
         "company",
         "mobile_number",
         "home_number",
@@ -135,7 +136,7 @@ class CreateCustomerOperator(BaseOperator):
         *,
         first_name: str,
         last_name: str,
-        email: str | None = None,
+        email_address: str | None = None,
         company: str | None = None,
         mobile_number: str | None = None,
         home_number: str | None = None,
@@ -155,7 +156,7 @@ class CreateCustomerOperator(BaseOperator):
         self.housecallpro_conn_id = housecallpro_conn_id
         self.first_name = first_name
         self.last_name = last_name
-        self.email = email
+        self.email_address = email_address
         self.company = company
         self.mobile_number = mobile_number
         self.home_number = home_number
@@ -201,7 +202,7 @@ class CreateCustomerOperator(BaseOperator):
         fields: dict[str, Any] = {
             "first_name": self.first_name,
             "last_name": self.last_name,
-            "email": self.email,
+            "email": self.email_address,
             "company": self.company,
             "mobile_number": self.mobile_number,
             "home_number": self.home_number,
@@ -221,7 +222,7 @@ class CreateCustomerOperator(BaseOperator):
         try:
             payload = CustomerCreate.build(**fields)
         except HousecallProInputError as exc:
-            problems.update(exc.errors)
+            problems.update({"email_address" if k == "email" else k: v for k, v in exc.errors.items()})
         if problems or payload is None:
             raise CustomerInputError.from_errors(problems, "No request was sent to Housecall Pro.")
         return payload

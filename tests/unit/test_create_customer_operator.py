@@ -72,17 +72,29 @@ def test_string_rendered_values_are_coerced() -> None:
 
 
 def test_blank_optional_fields_are_not_sent() -> None:
-    blank = {key: "" for key in ("email", "company", "mobile_number", "home_number", "work_number", "notes")}
+    blank = {key: "" for key in ("email_address", "company", "mobile_number", "home_number", "work_number", "notes")}
     payload = operator(**blank, tags="", lead_source=" ", notifications_enabled="", address="", addresses="")
     assert payload.build_payload().to_body() == {"first_name": "Ann", "last_name": "Lee"}
 
 
 def test_every_bad_field_is_named_in_one_error() -> None:
-    op = operator(first_name=" ", email="nope", home_number="512-555-1234", notifications_enabled="maybe", tags=3)
+    op = operator(
+        first_name=" ", email_address="nope", home_number="512-555-1234", notifications_enabled="maybe", tags=3
+    )
     with pytest.raises(CustomerInputError) as info:
         op.build_payload()
-    assert set(info.value.errors) == {"first_name", "email", "home_number", "notifications_enabled", "tags"}
+    assert set(info.value.errors) == {"first_name", "email_address", "home_number", "notifications_enabled", "tags"}
     assert "No request was sent to Housecall Pro" in str(info.value)
+
+
+def test_customer_email_is_not_the_operators_alert_email() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("d", default_args={"email": ["ops@example.com"]}, schedule=None):
+        op = operator(email_address="ann@example.com")
+    assert op.email_address == "ann@example.com"
+    assert op.email == ["ops@example.com"]  # default_args' alert address stays where Airflow expects it
+    assert op.build_payload().email == "ann@example.com"
 
 
 def test_errors_fail_the_task_without_retries() -> None:
@@ -93,9 +105,9 @@ def test_errors_fail_the_task_without_retries() -> None:
 
 def test_dry_run_returns_a_stable_fake_id_and_pushes_the_body() -> None:
     first, second, other = FakeTI(), FakeTI(), FakeTI()
-    fake_id = operator(email="ann@example.com", dry_run=True).execute({"ti": first})  # type: ignore[arg-type]
-    again = operator(email="ann@example.com", dry_run="true").execute({"ti": second})  # type: ignore[arg-type]
-    different = operator(email="bob@example.com", dry_run=True).execute({"ti": other})  # type: ignore[arg-type]
+    fake_id = operator(email_address="ann@example.com", dry_run=True).execute({"ti": first})  # type: ignore[arg-type]
+    again = operator(email_address="ann@example.com", dry_run="true").execute({"ti": second})  # type: ignore[arg-type]
+    different = operator(email_address="bob@example.com", dry_run=True).execute({"ti": other})  # type: ignore[arg-type]
     assert fake_id.startswith("cus_dryrun_") and fake_id == again != different
     assert first.xcoms["customer"] == {
         "id": fake_id,
@@ -107,7 +119,7 @@ def test_dry_run_returns_a_stable_fake_id_and_pushes_the_body() -> None:
 
 
 def test_same_customer_compares_every_given_identifying_field_normalized() -> None:
-    payload = operator(email="Ann@Example.com", mobile_number="5125551234", company="ACME").build_payload()
+    payload = operator(email_address="Ann@Example.com", mobile_number="5125551234", company="ACME").build_payload()
     base = {"id": "cus_1", "first_name": "ann", "last_name": "LEE", "company": "Acme", "notes": "other"}
     assert same_customer(Customer(**base, email="ann@example.com", mobile_number="(512) 555-1234"), payload)
     assert not same_customer(Customer(**base, email="ann@example.com", mobile_number="5125550000"), payload)
