@@ -79,6 +79,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_housecallpro.triggers.jobs"],
             }
         ],
+        "notifications": ["airflow_provider_housecallpro.notifications.sms.SmsNotifier"],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,
