@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel
@@ -33,6 +32,7 @@ from airflow_provider_housecallpro.api.models import (
 from airflow_provider_housecallpro.api.query import CustomersQuery, JobsQuery, SimpleListQuery
 from airflow_provider_housecallpro.events.detector import PollResult
 from airflow_provider_housecallpro.events.poll import PollPlan, adrive, drive
+from airflow_provider_housecallpro.urls import base_url
 
 
 class ConnectionLike(Protocol):
@@ -46,7 +46,6 @@ class ConnectionLike(Protocol):
 
 
 Q = TypeVar("Q", bound=BaseModel)
-_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 def config_from_connection(
@@ -63,7 +62,7 @@ def config_from_connection(
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return ClientConfig(
         api_key=(conn.password or "").strip(),
-        base_url=_base_url(conn.host, conn.port, conn.schema),
+        base_url=base_url(conn.host, conn.port, conn.schema, DEFAULT_BASE_URL),
         source=source,
         user_agent_extra=_airflow_agent(),
         **values,
@@ -78,20 +77,6 @@ def _coerce_extra(key: str, raw: Any, source: str) -> Any:
     except (TypeError, ValueError):
         kind = "a whole number" if key == "max_retries" else "a number of seconds"
         raise HousecallProConfigError(f"Extra {key!r} in {source} must be {kind}; got {raw!r}") from None
-
-
-def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
-    """``host`` may be a full URL or a bare host name; empty means the real API."""
-    host = (host or "").strip().rstrip("/")
-    if not host:
-        return DEFAULT_BASE_URL
-    if "://" not in host:
-        scheme = schema if schema in ("http", "https") else ("http" if host in _LOOPBACK else "https")
-        host = f"{scheme}://{host}"
-    if port and urlsplit(host).port is None:
-        parts = urlsplit(host)
-        host = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
-    return host
 
 
 def _airflow_agent() -> str:

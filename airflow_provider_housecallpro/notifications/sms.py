@@ -33,18 +33,19 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 from airflow.providers.common.compat.notifier import BaseNotifier
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseHook
+
+from airflow_provider_housecallpro.urls import base_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SMS_CONN_ID = "sms_default"
 DEFAULT_SMS_BASE_URL = "https://api.twilio.com"
 API_VERSION = "2010-04-01"
-_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 class SmsError(Exception):
@@ -122,19 +123,6 @@ class SmsConfig:
         return data
 
 
-def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
-    host = (host or "").strip().rstrip("/")
-    if not host:
-        return DEFAULT_SMS_BASE_URL
-    if "://" not in host:
-        scheme = schema if schema in ("http", "https") else ("http" if host.split(":")[0] in _LOOPBACK else "https")
-        host = f"{scheme}://{host}"
-    if port and urlsplit(host).port is None:
-        parts = urlsplit(host)
-        host = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
-    return host
-
-
 def config_from_connection(conn: Any, extras: Mapping[str, Any]) -> SmsConfig:
     conn_id = str(getattr(conn, "conn_id", "") or DEFAULT_SMS_CONN_ID)
     account_sid = (conn.login or "").strip()
@@ -149,7 +137,7 @@ def config_from_connection(conn: Any, extras: Mapping[str, Any]) -> SmsConfig:
         raise SmsRejectedError(f"Extra 'timeout' of SMS connection {conn_id!r} must be a number of seconds") from None
     return SmsConfig(
         conn_id=conn_id,
-        base_url=_base_url(conn.host, conn.port, conn.schema),
+        base_url=base_url(conn.host, conn.port, conn.schema, DEFAULT_SMS_BASE_URL),
         account_sid=account_sid,
         auth_token=auth_token,
         from_number=(str(extras["from_number"]).strip() or None) if extras.get("from_number") else None,

@@ -8,7 +8,8 @@ import jsonschema
 import pytest
 
 from airflow_provider_housecallpro import get_provider_info
-from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook, _base_url
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.urls import base_url
 
 
 def test_provider_info_matches_airflows_schema() -> None:
@@ -49,7 +50,8 @@ def test_hook_ui_field_behaviour_for_older_airflow_mirrors_provider_info() -> No
         ("127.0.0.1", 8765, None, "http://127.0.0.1:8765"),
         ("http://127.0.0.1:8765", None, None, "http://127.0.0.1:8765"),
         ("proxy.example.com", None, None, "https://proxy.example.com"),
+        ("localhost:8765", None, None, "http://localhost:8765"),
     ],
 )
 def test_base_url_from_connection_fields(host: str | None, port: int | None, schema: str | None, url: str) -> None:
-    assert _base_url(host, port, schema) == url
+    assert base_url(host, port, schema, "https://api.housecallpro.com") == url
