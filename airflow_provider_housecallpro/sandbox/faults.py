@@ -25,7 +25,7 @@ FAULT_KINDS = ("status", "delay", "drop", "malformed", "mutate")
 _RULE_KEYS = frozenset({"kind", "method", "path", "times", "after", "page"})
 _KIND_KEYS: dict[str, frozenset[str]] = {
     "status": frozenset({"status", "retry_after", "body", "content_type"}),
-    "delay": frozenset({"seconds"}),
+    "delay": frozenset({"seconds", "when"}),
     "drop": frozenset({"when"}),
     "malformed": frozenset({"body"}),
     "mutate": frozenset({"op", "job_id"}),  # + the op's own body fields, checked when applied
@@ -122,6 +122,8 @@ def build_rule(rule_id: str, spec: Mapping[str, Any]) -> FaultRule:
     elif kind == "delay":
         seconds = params.get("seconds")
         _check(isinstance(seconds, int | float) and seconds >= 0, "seconds must be a number >= 0")
+        params.setdefault("when", "before")  # "after": process the request, then wait before answering
+        _check(params["when"] in ("before", "after"), 'when must be "before" or "after"')
     elif kind == "drop":
         params.setdefault("when", "before")
         _check(params["when"] in ("before", "after"), 'when must be "before" or "after"')
@@ -308,7 +310,7 @@ class SandboxMiddleware:
             return
         if kind == "drop" and params["when"] == "before":
             await _die(send, 200, [(b"content-type", b"application/json")], b'{"page": 1, "jobs": [{"id": "job_')
-        if kind == "delay":
+        if kind == "delay" and params["when"] == "before":
             await asyncio.sleep(float(params["seconds"]))
         if rule is not None and kind == "mutate":
             self._mutate(rule)
@@ -324,6 +326,8 @@ class SandboxMiddleware:
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
+                if kind == "delay" and params["when"] == "after":  # done, but the answer comes late
+                    await asyncio.sleep(float(params["seconds"]))
             await send(message)
 
         try:

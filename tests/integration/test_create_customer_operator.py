@@ -296,6 +296,23 @@ def test_post_committed_then_connection_dropped_is_detected_within_the_try(
     assert len(posts(admin)) == 1
 
 
+def test_post_committed_then_read_timeout_leaves_exactly_one_customer(
+    airflow_db: None,
+    dags: ModuleType,
+    sandbox: SandboxServer,
+    hook: HousecallProHook,
+    admin: SandboxAdmin,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The sandbox creates the customer, then answers only after the client's read timeout has passed.
+    monkeypatch.setenv("AIRFLOW_CONN_HCP_IMPATIENT", conn_json(sandbox.url, **{**FAST, "timeout": 0.5}, max_retries=1))
+    admin.fault("delay", seconds=2.0, when="after", method="POST", path="/customers")
+    dag_run = run(dags, **PERSON, if_exists="create", conn_id="hcp_impatient")
+    assert (dag_run.state, task(dag_run).try_number) == ("success", 1)
+    assert customers_with(hook, PERSON["email"]) == [xcom(dag_run, "create_customer")]
+    assert len(posts(admin)) == 1  # the timed-out POST was not repeated
+
+
 @pytest.mark.parametrize("if_exists", ["create", "return_existing", "fail"])
 def test_task_retry_after_post_committed_failure_leaves_exactly_one_customer(
     airflow_db: None,

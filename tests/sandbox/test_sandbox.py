@@ -641,3 +641,14 @@ def test_cli_sandbox_runs_in_foreground() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_fault_delay_after_processing(server: SandboxServer, ctl: SandboxAdmin) -> None:
+    ctl.fault("delay", seconds=2.0, when="after", method="POST", path="/customers")
+    with (
+        httpx.Client(base_url=server.url, headers=AUTH, timeout=httpx.Timeout(10, read=0.2)) as impatient,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        impatient.post("/customers", json={"first_name": "Late", "last_name": "Answer"})
+    (logged,) = ctl.requests(method="POST", path="/customers")
+    assert logged["status"] == 201  # it was processed; only the answer came late
