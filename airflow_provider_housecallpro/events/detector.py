@@ -1,59 +1,71 @@
 """Change detection for the Job scheduled / Job completed triggers (pure: no I/O, no Airflow).
 
-The detector is fed jobs (raw dicts, exactly as the API returned them) and keeps a small state:
+A :class:`Detector` is one poll: it is shown jobs (raw dicts, as the API returned them) by the poll plan
+(:mod:`.poll`), keeps the **newest version of each job seen during the poll** — whichever pass read it —
+and, in :meth:`Detector.finish`, compares each with what the state remembered before the poll. So a job
+read twice in one poll gives one event, judged from its state before the poll and its newest version.
 
-- ``cursor``: the newest ``updated_at`` seen; incremental reads go newest-first down to it (with overlap).
-- ``jobs``: per-job fingerprints — the schedule (``start|end|arrival_window``) for *scheduled*, the
-  completion for *completed* — each with an anchor time (scheduled start / completion time).
-- ``horizon``: jobs anchored before it are history. A job the detector has never seen fires only if
-  its anchor is after the horizon; that is how pruning keeps the state bounded without re-firing for
-  pruned jobs.
+Rules (README "When they fire"):
 
-A first poll has no state and starts from ``since`` (the sensor uses its DAG run's start unless told
-otherwise): what changed before it is history and fires nothing.
+- *scheduled*: a job is **booked** when its status is scheduled / in progress and it has a start. A booked
+  job fires a **booking** when the detector knows no booked schedule for it (never seen, or last seen
+  canceled / unscheduled / done), and a **reschedule** when its start, end or arrival window differs from
+  the last one recorded. Notes, tags and other edits fire nothing.
+- *completed*: fires when a job is complete and the detector has not fired for this completion
+  (``completed_at``) yet; a job seen reopened and completed again fires again.
+- **Go-live**: a first poll (no state) records every booked upcoming job as history. A job that changed
+  after ``since`` fires only if it was also *created* after ``since`` (its earlier state is unknown
+  otherwise); completions fire when ``completed_at`` is after ``since``.
+- A job never seen whose anchor (scheduled start / completion) is before the **horizon** is history.
+  The horizon trails ``now - retention`` and never passes ``now``, so pruning never turns a future
+  booking into history.
 
-Events fire on a fingerprint change of a job that matches the filter, so re-reading a job (overlapping
-polls, shifted pages, retries, restarts from an older state) never fires twice.
+Each event's ``event.id`` is ``<job id>/<s|c>/<go-live>-<n>``: ``n`` counts the events this state has
+delivered for the job, so it is unique per delivered change (A→B→A→B gives three ids) and the same when
+a failed try's change is detected again (its state is rolled back with it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
-from airflow_provider_housecallpro.api.models import Job, format_timestamp, parse_timestamp
+from airflow_provider_housecallpro.api.models import Job, format_timestamp
 from airflow_provider_housecallpro.events.filters import JobFilter
-from airflow_provider_housecallpro.events.payload import build_event, decode_schedule, schedule_fingerprint
+from airflow_provider_housecallpro.events.payload import build_event
+from airflow_provider_housecallpro.events.state import (
+    COMPLETED,
+    NO_WINDOW,
+    SCHEDULED,
+    DetectorState,
+    EventType,
+    Record,
+    epoch,
+    iso,
+    job_key,
+)
+
+__all__ = [
+    "COMPLETED",
+    "SCHEDULED",
+    "Detector",
+    "DetectorSettings",
+    "DetectorState",
+    "EventType",
+    "PollResult",
+]
 
 log = logging.getLogger(__name__)
 
-EventType = Literal["job.scheduled", "job.completed"]
-SCHEDULED: EventType = "job.scheduled"
-COMPLETED: EventType = "job.completed"
-_SCHEDULABLE = {"scheduled", "in progress"}
+_BOOKED = {"scheduled", "in progress"}
 _COMPLETE = {"complete rated", "complete unrated"}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class DetectorState(BaseModel):
-    """What a sensor remembers between polls and runs. JSON-serialisable and bounded in size."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: Literal[1] = 1
-    kind: EventType
-    cursor: str | None = None
-    horizon: str
-    reconciled_at: str | None = None
-    # job id -> (fingerprint, anchor as epoch seconds); a schedule's fingerprint is "start|end|window"
-    # in epoch seconds and minutes, compact because the state travels in trigger kwargs and XCom.
-    jobs: dict[str, tuple[str, int]] = Field(default_factory=dict)
+_KNOWN_STATUSES = {"needs scheduling", "user canceled", "pro canceled", *_BOOKED, *_COMPLETE}
+_PRUNE_EVERY = 3600  # seconds the horizon may lag behind now - retention before records are pruned
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,10 @@ class DetectorSettings:
     kind: EventType
     filter: JobFilter = field(default_factory=JobFilter)
     page_size: int = 100
-    overlap: timedelta = timedelta(minutes=2)
+    first_page_size: int = 10
+    overlap: timedelta = timedelta(0)
     retention: timedelta = timedelta(days=30)
-    max_tracked: int = 5000
+    max_tracked: int = 50_000
     reconcile_interval: timedelta = timedelta(minutes=15)
 
 
@@ -71,18 +84,13 @@ class DetectorSettings:
 class PollResult:
     events: list[dict[str, Any]]
     state: DetectorState
-    pending: int = 0  # events found but held back by max_events (they fire on the next poll)
+    pending: int = 0  # events found but held back by max_events (the next poll finds them again)
+    skipped: list[str] = field(default_factory=list)  # ids of jobs that could not be read
+    consistent: bool = True  # False: the list kept shifting; the cursor stayed put for a full re-read
 
 
-def _ts(value: Any) -> datetime | None:
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        return None
-
-
-def _epoch(when: datetime) -> int:
-    return int((when - _EPOCH).total_seconds())
+def _sort_key(item: tuple[int, str, Any]) -> tuple[int, str]:
+    return item[0], item[1]
 
 
 class Detector:
@@ -96,153 +104,268 @@ class Detector:
         since: datetime | None = None,
     ) -> None:
         self.settings = settings
-        self.now = now
-        if state is not None and not isinstance(state, DetectorState):
-            state = DetectorState.model_validate(state)
-        if state is not None and state.kind != settings.kind:
-            raise ValueError(f"state is for {state.kind} events, not {settings.kind}")
-        # A first poll starts from ``since``: jobs last changed before it are history, remembered (so a
-        # later change is told apart from a new booking) but not fired.
-        self.floor: datetime | None = None
+        self.now = epoch(now)
+        self.first = state is None
         if state is None:
             if since is None:
                 raise ValueError("a first poll (no state) needs `since`")
-            since = since.replace(microsecond=0)  # the API's timestamps have whole seconds
-            self.floor = since
-            # Completions before `since` are history; schedules are remembered back to since - retention.
-            horizon = since if settings.kind == COMPLETED else since - settings.retention
-            state = DetectorState(kind=settings.kind, cursor=format_timestamp(since), horizon=format_timestamp(horizon))
-        self.before = dict(state.jobs)
-        self.state = state.model_copy(deep=True)
-        self.horizon = parse_timestamp(self.state.horizon) or now
-        self.cursor = _ts(self.state.cursor)
-        self.newest: datetime | None = self.cursor
-        self._found: dict[str, tuple[datetime, dict[str, Any], bool]] = {}  # job id -> (sort key, event, reconcile)
-
-    @property
-    def found(self) -> int:
-        return len(self._found)
+            go_live = epoch(since)
+            retention = int(settings.retention.total_seconds())
+            horizon = go_live if settings.kind == COMPLETED else go_live - retention
+            state = DetectorState(kind=settings.kind, cursor=go_live, horizon=min(horizon, self.now), since=go_live)
+        elif not isinstance(state, DetectorState):
+            state = DetectorState.from_json(state, settings.kind)
+        if state.kind != settings.kind:
+            raise ValueError(f"state is for {state.kind} events, not {settings.kind}")
+        self.state = state
+        self._seen: dict[str, tuple[int, int, Job, Mapping[str, Any]]] = {}
+        self._reads = 0
+        self.skipped: list[str] = []
 
     # -- what to read ---------------------------------------------------------------------------
-    def wants_older_than(self, oldest_on_page: datetime | None) -> bool:
-        """After a newest-first page: is the cursor (minus overlap) still older than the page's end?"""
-        if self.cursor is None or oldest_on_page is None:
-            return True
-        return oldest_on_page >= self.cursor - self.settings.overlap
+    @property
+    def cursor(self) -> int:
+        """Read newest-first down to (and including) this second."""
+        return self.state.cursor - int(self.settings.overlap.total_seconds())
 
     def reconcile_due(self) -> bool:
         if self.settings.kind != SCHEDULED:
             return False
-        last = _ts(self.state.reconciled_at)
-        return last is None or self.now - last >= self.settings.reconcile_interval
+        last = self.state.reconciled_at
+        return self.first or last is None or self.now - last >= self.settings.reconcile_interval.total_seconds()
 
-    def window_start(self) -> datetime:
-        return self.horizon
+    @property
+    def window_start(self) -> int:
+        return self.state.horizon
+
+    @property
+    def found(self) -> int:
+        return len(self._seen)
+
+    def candidates(self) -> int:
+        """How many jobs seen so far would fire for a first sight (find-records stops at its limit)."""
+        count = 0
+        for _u, _o, job, _raw in self._seen.values():
+            status = (job.work_status or "").lower()
+            if self.settings.kind == SCHEDULED:
+                hit = status in _BOOKED and job.schedule is not None and job.schedule.scheduled_start is not None
+            else:
+                hit = status in _COMPLETE
+            count += hit and self._matches(job)
+        return count
 
     # -- observing ------------------------------------------------------------------------------
-    def observe(self, raw: Mapping[str, Any], *, reconcile: bool = False) -> None:
-        job = Job.model_validate(raw)
-        updated = job.updated_at
-        if updated is not None and not reconcile and (self.newest is None or updated > self.newest):
-            self.newest = updated
-        if self.settings.kind == SCHEDULED:
-            self._observe_schedule(job, raw, reconcile)
-        else:
-            self._observe_completion(job, raw, reconcile)
-
-    def _observe_schedule(self, job: Job, raw: Mapping[str, Any], reconcile: bool) -> None:
-        schedule = job.schedule
-        start = schedule.scheduled_start if schedule else None
-        if start is None or (job.work_status or "scheduled") not in _SCHEDULABLE:
-            self.state.jobs.pop(job.id, None)  # canceled / unscheduled / done: a later booking is new
+    def observe(self, raw: Mapping[str, Any]) -> None:
+        """Remember this version of a job if it is the newest seen in this poll (ties: the later read)."""
+        try:
+            job = Job.model_validate(raw)
+        except ValidationError as exc:
+            job_id = raw.get("id") if isinstance(raw, Mapping) else None
+            self.skipped.append(str(job_id))
+            log.warning(
+                "Housecall Pro: skipping job %s, which cannot be read (%d problem(s), first: %s)",
+                job_id if isinstance(job_id, str) else "<no id>",
+                exc.error_count(),
+                _first_error(exc),
+            )
             return
-        assert schedule is not None
-        fingerprint = schedule_fingerprint(start, schedule.scheduled_end, schedule.arrival_window)
-        known = self.state.jobs.get(job.id)
-        if known is None and start < self.horizon:
-            return  # history: never seen, anchored before the horizon
-        self.state.jobs[job.id] = (fingerprint, _epoch(start))
-        if known is not None and known[0] == fingerprint:
-            return
-        unchanged_since_floor = self.floor is not None and job.updated_at is not None and job.updated_at < self.floor
-        if unchanged_since_floor or not self.settings.filter.matches(job):
-            return
-        previous = decode_schedule(known[0]) if known else None
-        self._fire(job, raw, reconcile, is_reschedule=known is not None, previous=previous, version=fingerprint)
-
-    def _observe_completion(self, job: Job, raw: Mapping[str, Any], reconcile: bool) -> None:
-        completed_at = job.work_timestamps.completed_at if job.work_timestamps else None
-        if job.work_status not in _COMPLETE and completed_at is None:
-            return
-        if job.id in self.state.jobs:
-            return
-        anchor = completed_at or job.updated_at or self.now
-        if anchor < self.horizon:
-            return
-        self.state.jobs[job.id] = ("completed", _epoch(anchor))
-        if not self.settings.filter.matches(job):
-            return
-        self._fire(job, raw, reconcile, is_reschedule=False, previous=None, version="completed")
-
-    def _fire(
-        self,
-        job: Job,
-        raw: Mapping[str, Any],
-        reconcile: bool,
-        *,
-        is_reschedule: bool,
-        previous: dict[str, Any] | None,
-        version: str,
-    ) -> None:
-        event_id = f"{job.id}/{self.settings.kind}/{hashlib.sha1(version.encode()).hexdigest()[:12]}"
-        event = build_event(
-            raw,
-            job,
-            event_type=self.settings.kind,
-            event_id=event_id,
-            is_reschedule=is_reschedule,
-            previous_schedule=previous,
-            detected_at=format_timestamp(self.now),
-        )
-        self._found[job.id] = (job.updated_at or self.now, event, reconcile)
+        updated = epoch(job.updated_at) if job.updated_at is not None else -1
+        self._reads += 1
+        known = self._seen.get(job.id)
+        if known is None or updated >= known[0]:
+            self._seen[job.id] = (updated, self._reads, job, raw)
 
     # -- result ---------------------------------------------------------------------------------
-    def finish(self, *, reconciled: bool = False, max_events: int | None = None) -> PollResult:
-        """Events oldest first (at most ``max_events``; the rest stay pending) and the new state."""
-        found = sorted(self._found.items(), key=lambda item: (item[1][0], item[0]))
-        cut = len(found) if max_events is None else max_events
-        delivered, held = found[:cut], found[cut:]
-        cursor = self.newest
-        if reconciled:
-            self.state.reconciled_at = format_timestamp(self.now)
-        for job_id, (updated, _event, from_reconcile) in held:
-            # Forget these changes were seen, so that the next poll finds them again.
-            if job_id in self.before:
-                self.state.jobs[job_id] = self.before[job_id]
-            else:
-                self.state.jobs.pop(job_id, None)
-            if from_reconcile:
-                self.state.reconciled_at = None
-            elif cursor is not None and updated <= cursor:
-                cursor = updated - timedelta(seconds=1)
-        self.state.cursor = None if cursor is None else format_timestamp(cursor)
-        self._prune()
-        return PollResult(events=[event for _, (_, event, _) in delivered], state=self.state, pending=len(held))
+    def finish(
+        self,
+        *,
+        cursor: int | None = None,
+        reconciled: bool = False,
+        max_events: int | None = None,
+    ) -> PollResult:
+        """Events oldest first (at most ``max_events``; the rest stay pending) and the new state.
 
-    def _prune(self) -> None:
-        """Forget jobs anchored before now - retention; past ``max_tracked``, the oldest anchors go too."""
-        horizon = max(self.horizon, self.now - self.settings.retention)
-        jobs = {k: v for k, v in self.state.jobs.items() if v[1] >= _epoch(horizon)}
-        if len(jobs) > self.settings.max_tracked:
-            kept = sorted(jobs.items(), key=lambda item: item[1][1])[-self.settings.max_tracked :]
-            jobs = dict(kept)
-            horizon = max(horizon, _EPOCH + timedelta(seconds=kept[0][1][1]))
-            log.warning(
-                "Housecall Pro %s detector tracks more than max_tracked=%d jobs; "
-                "jobs anchored up to %s are now treated as history",
-                self.settings.kind,
-                self.settings.max_tracked,
-                format_timestamp(horizon),
+        ``cursor``: the newest ``updated_at`` the poll read completely (None: keep the old cursor).
+        """
+        before = self.state.records
+        changes: dict[int, Record] = {}
+        found: list[tuple[int, str, tuple[int, Record, dict[str, Any]]]] = []
+        detected_at = format_timestamp(datetime.fromtimestamp(self.now, UTC))
+        for job_id, (updated, _order, job, raw) in self._seen.items():
+            key = job_key(job_id)
+            old = before.get(key)
+            if self.settings.kind == SCHEDULED:
+                new, event = self._judge_schedule(job, updated, old)
+            else:
+                new, event = self._judge_completion(job, updated, old)
+            if new is None or new == old:
+                continue
+            if event is None:
+                changes[key] = new
+                continue
+            is_reschedule, previous = event
+            payload = build_event(
+                raw,
+                job,
+                event_type=self.settings.kind,
+                event_id=self._event_id(job_id, new.seq),
+                is_reschedule=is_reschedule,
+                previous_schedule=previous,
+                detected_at=detected_at,
             )
-        self.state.jobs = jobs
-        self.state.horizon = format_timestamp(horizon)
+            found.append((updated, job_id, (key, new, payload)))
+        found.sort(key=_sort_key)
+        cut = len(found) if max_events is None else max(0, max_events)
+        delivered, held = found[:cut], found[cut:]
+        for _u, _id, (key, new, _payload) in delivered:
+            changes[key] = new
+        state = self.state
+        new_cursor = state.cursor if cursor is None else max(state.cursor, cursor)
+        reconciled_at = self.now if reconciled else state.reconciled_at
+        for updated, _id, _rest in held:
+            # Not delivered: the record keeps its old value, and the next poll must read the job again.
+            if updated >= self.cursor:
+                new_cursor = min(new_cursor, updated)
+            else:  # found by the upcoming-window read only
+                reconciled_at = None
+        records = {**before, **changes} if changes else before
+        result_state = DetectorState(
+            kind=state.kind,
+            cursor=new_cursor,
+            horizon=state.horizon,
+            reconciled_at=reconciled_at,
+            since=state.since,
+            records=records,
+        )
+        self._prune(result_state)
+        return PollResult(
+            events=[payload for _u, _id, (_k, _n, payload) in delivered],
+            state=result_state,
+            pending=len(held),
+            skipped=list(self.skipped),
+        )
+
+    # -- rules ----------------------------------------------------------------------------------
+    def _matches(self, job: Job) -> bool:
+        return self.settings.filter.matches(job)
+
+    def _judge_schedule(
+        self, job: Job, updated: int, old: Record | None
+    ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
+        schedule = job.schedule
+        start = schedule.scheduled_start if schedule else None
+        status = (job.work_status or "").lower()
+        if start is None or status not in _BOOKED:
+            if old is not None and old.a != 0:  # canceled / unscheduled / done: a later booking is new
+                return Record(0, self.now, NO_WINDOW, old.seq), None
+            return old, None
+        assert schedule is not None
+        end = schedule.scheduled_end
+        window = schedule.arrival_window
+        fingerprint = (epoch(start), epoch(end) if end else 0, NO_WINDOW if window is None else int(window) & 0xFFFF)
+        if old is not None and old.a != 0 and (old.a, old.b, old.c) == fingerprint:
+            return old, None
+        if old is None:
+            if fingerprint[0] < self.state.horizon:
+                return None, None  # history: never seen, starts before the horizon
+            if self.first and not self._new_since_go_live(job, updated):
+                return Record(*fingerprint, 0), None  # existed at go-live: history
+        seq = old.seq if old is not None else 0
+        if not self._matches(job):
+            return Record(*fingerprint, seq), None
+        previous = None if old is None or old.a == 0 else _schedule_of(old)
+        return Record(*fingerprint, seq + 1), (previous is not None, previous)
+
+    def _judge_completion(
+        self, job: Job, updated: int, old: Record | None
+    ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
+        completed_at = job.work_timestamps.completed_at if job.work_timestamps else None
+        status = (job.work_status or "").lower()
+        complete = status in _COMPLETE if status in _KNOWN_STATUSES else completed_at is not None
+        if not complete:
+            if old is not None and old.c == 1:
+                return Record(old.a, old.b, 0, old.seq), None  # reopened: a later completion fires again
+            return old, None
+        done = epoch(completed_at) if completed_at else 0
+        if old is not None and old.c == 1 and (done == old.a or done == 0):
+            return old, None
+        anchor = done or (updated if updated > 0 else self.now)
+        if old is None and anchor < self.state.horizon:
+            return None, None  # completed before the horizon (or before go-live): history
+        seq = old.seq if old is not None else 0
+        if not self._matches(job):
+            return Record(done, anchor, 1, seq), None
+        return Record(done, anchor, 1, seq + 1), (False, None)
+
+    def _new_since_go_live(self, job: Job, updated: int) -> bool:
+        go_live = self.state.since
+        created = epoch(job.created_at) if job.created_at is not None else None
+        return updated >= go_live and created is not None and created >= go_live
+
+    def _event_id(self, job_id: str, seq: int) -> str:
+        tag = "s" if self.settings.kind == SCHEDULED else "c"
+        return f"{job_id}/{tag}/{_base36(self.state.since)}-{seq}"
+
+    # -- bounded state --------------------------------------------------------------------------
+    def _prune(self, state: DetectorState) -> None:
+        """Forget records anchored before now - retention; past ``max_tracked``, the oldest past anchors.
+
+        The horizon only ever moves up to ``now``: a job starting in the future is never history.
+        """
+        target = min(self.now, self.now - int(self.settings.retention.total_seconds()))
+        too_many = len(state.records) > self.settings.max_tracked
+        if target - state.horizon < _PRUNE_EVERY and not too_many:
+            return
+        kind = state.kind
+        horizon = max(state.horizon, target)
+        kept = {k: r for k, r in state.records.items() if _anchor(kind, r) >= horizon}
+        if len(kept) > self.settings.max_tracked:
+            anchors = {k: _anchor(kind, r) for k, r in kept.items()}
+            past = sorted((k for k, a in anchors.items() if a < self.now), key=anchors.__getitem__)
+            drop = past[: len(kept) - self.settings.max_tracked]
+            if drop:
+                horizon = max(horizon, min(self.now, anchors[drop[-1]] + 1))
+                for k in drop:
+                    del kept[k]
+            log.warning(
+                "Housecall Pro %s detector tracks %d jobs (max_tracked=%d); jobs anchored before %s are now "
+                "history (jobs starting later are always kept)",
+                self.settings.kind,
+                len(kept),
+                self.settings.max_tracked,
+                iso(horizon),
+            )
+        state.records = kept if len(kept) != len(state.records) else state.records
+        state.horizon = horizon
+
+
+def _anchor(kind: EventType, record: Record) -> int:
+    """Scheduled: the start while booked, else when it was seen unbooked. Completed: the completion."""
+    if kind == SCHEDULED and record.a != 0:
+        return record.a
+    return record.b
+
+
+def _schedule_of(record: Record) -> dict[str, Any]:
+    return {
+        "scheduled_start": iso(record.a),
+        "scheduled_end": iso(record.b) if record.b else None,
+        "arrival_window": None if record.c == NO_WINDOW else record.c,
+    }
+
+
+def _base36(value: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    value = abs(value)
+    out = ""
+    while True:
+        value, rest = divmod(value, 36)
+        out = digits[rest] + out
+        if value == 0:
+            return out
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "job"
+    return f"{where}: {err['msg']}"

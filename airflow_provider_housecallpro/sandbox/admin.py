@@ -37,8 +37,14 @@ class SandboxAdmin:
         return {k: v for k, v in values.items() if v is not None}
 
     # world
-    def reset(self, seed: int | None = None) -> JSON:
-        result: JSON = self._call("POST", "/reset", self._given(seed=seed))
+    def reset(self, seed: int | None = None, tie_order: str | None = None) -> JSON:
+        """A fresh world; ``tie_order="random"`` returns jobs that share a sort key in a new order each time."""
+        result: JSON = self._call("POST", "/reset", self._given(seed=seed, tie_order=tie_order))
+        return result
+
+    def all_jobs(self) -> list[JSON]:
+        """Every job, unpaged and unfaulted (what a test oracle compares against)."""
+        result: list[JSON] = self._call("GET", "/jobs")["jobs"]
         return result
 
     def state(self) -> JSON:
@@ -113,6 +119,10 @@ class SandboxAdmin:
 
     def cancel(self, job_id: str, by: str = "user", **kw: Any) -> JSON:
         return self._op(job_id, "cancel", {"by": by, **kw})
+
+    def delete(self, job_id: str) -> JSON:
+        """Hard-delete a job: it leaves every list and ``GET /jobs/{id}`` answers 410."""
+        return self._op(job_id, "delete", {})
 
     def touch(self, job_id: str, **kw: Any) -> JSON:
         return self._op(job_id, "touch", kw)

@@ -268,9 +268,14 @@ def _admin_routes(world: World, faults: FaultQueue, log: RequestLog, messages: M
 
     @router.post("/reset")
     async def reset(request: Request) -> JSONResponse:
-        seed = (await _admin_body(request)).get("seed", world.seed)
+        body = await _admin_body(request)
+        seed = body.get("seed", world.seed)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise WorldError(422, "seed must be an integer")
+        tie_order = body.get("tie_order", "id")
+        if tie_order not in ("id", "random"):
+            raise WorldError(422, 'tie_order must be "id" or "random"')
+        world.tie_order = tie_order
         world.clock.reset()
         world.reseed(seed)
         faults.clear()
@@ -338,6 +343,12 @@ def _admin_routes(world: World, faults: FaultQueue, log: RequestLog, messages: M
     async def clear_faults() -> JSONResponse:
         faults.clear()
         return JSONResponse({"faults": []})
+
+    @router.get("/jobs")
+    async def all_jobs() -> JSONResponse:
+        """Every job as ``GET /jobs/{id}`` renders it, unpaged and never faulted (for test oracles)."""
+        with world.lock:
+            return JSONResponse({"jobs": [world.render_job(j) for j in world.jobs.values()]})
 
     @router.post("/jobs")
     async def book_job(request: Request) -> JSONResponse:

@@ -35,7 +35,7 @@ STATUS_FILTERS: dict[str, frozenset[str]] = {
 }
 COMPLETE = STATUS_FILTERS["completed"]
 CANCELED = STATUS_FILTERS["canceled"]
-JOB_OPS = ("book", "reschedule", "edit", "start", "complete", "cancel", "touch")
+JOB_OPS = ("book", "reschedule", "edit", "start", "complete", "cancel", "touch", "delete")
 
 COMPANY_NAME = "Lone Star Home Services"
 # name -> (descriptions, line items (name, kind, unit_price cents, quantity))
@@ -396,6 +396,9 @@ class World:
     def __init__(self, seed: int = 1, clock: Clock | None = None) -> None:
         self.clock = clock if clock is not None else Clock()
         self.lock = threading.RLock()
+        # "id": ties in a sort come back in id order, like a database with a tie-breaker. "random": in a
+        # different order on every request, like ORDER BY updated_at alone (what paging clients must survive).
+        self.tie_order = "id"
         self.reseed(seed)
 
     # ----------------------------------------------------------------- seeding
@@ -419,6 +422,8 @@ class World:
                 cus = self._seed_customer(i, base)
                 self.customers[cus.id] = cus
             self.jobs: dict[str, Job] = {}
+            self.deleted: set[str] = set()
+            self._ties = random.Random(seed + 1)
             self._seed_jobs(base)
 
     def new_id(self, prefix: str) -> str:
@@ -640,6 +645,8 @@ class World:
     def get_job(self, job_id: str) -> Job:
         with self.lock:
             job = self.jobs.get(job_id)
+            if job is None and job_id in self.deleted:
+                raise WorldError(410, "job has been deleted")
         if job is None:
             raise WorldError(404, "job not found")
         return job
@@ -676,6 +683,10 @@ class World:
 
         with self.lock:
             jobs = [j for j in self.jobs.values() if keep(j)]
+            if self.tie_order == "random":
+                key = JOB_SORT_KEYS[query.sort_by]
+                shuffle = {j.id: self._ties.random() for j in jobs}
+                return sorted(jobs, key=lambda j: (key(j), shuffle[j.id]), reverse=query.descending)
         return sort_records(jobs, JOB_SORT_KEYS[query.sort_by], query.descending)
 
     def find_customers(self, q: str | None, sort_by: str, descending: bool) -> list[Customer]:
@@ -818,6 +829,10 @@ class World:
                 raise WorldError(422, f"{op} needs a job_id")
             job = self.get_job(job_id)
             at = self.stamp(body)
+            if op == "delete":  # a hard delete: gone from every list, 410 on GET /jobs/{id}
+                del self.jobs[job_id]
+                self.deleted.add(job_id)
+                return job
             getattr(self, f"_op_{op}")(job, body, at)
             job.updated_at = at
             return job
@@ -998,6 +1013,7 @@ _OP_KEYS: dict[str, frozenset[str]] = {
     "complete": frozenset({"paid", "rated"}),
     "cancel": frozenset({"by"}),
     "touch": frozenset(),
+    "delete": frozenset(),
 }
 
 

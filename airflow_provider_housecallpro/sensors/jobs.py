@@ -1,9 +1,13 @@
 """JobScheduledSensor and JobCompletedSensor: the product's two triggers as deferrable Airflow sensors.
 
 Both return a list of event payloads (XCom ``return_value``), oldest first, ready for ``.expand()``;
-see :mod:`airflow_provider_housecallpro.events.payload` for the shape. Detector state is kept in the
-sensor's own XCom (key ``housecallpro_state``) and read back from its previous run, so each booking,
-reschedule and completion is delivered once across polls, retries, restarts and consecutive runs.
+see :mod:`airflow_provider_housecallpro.events.payload` for the shape.
+
+Where the state lives: in the sensor's own XCom (key ``housecallpro_state``), pushed by the same try that
+returns the events. Airflow clears a failed try's XComs, so a failed try's events and its state vanish
+together and the retry finds the same changes again (with the same ``event.id``). A run reads exactly one
+earlier state: the newest one of this task in an earlier DAG run (``XCom.get_one`` with
+``include_prior_dates``: one row, newest logical date first), never a list of all of them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from airflow.providers.common.compat.sdk import (
     Context,
     PokeReturnValue,
 )
-from pydantic import ValidationError
 
 from airflow_provider_housecallpro.api.models import parse_timestamp
 from airflow_provider_housecallpro.events.detector import (
@@ -35,6 +38,7 @@ from airflow_provider_housecallpro.events.detector import (
 from airflow_provider_housecallpro.events.filters import JobFilter
 from airflow_provider_housecallpro.events.payload import EVENT_KEYS
 from airflow_provider_housecallpro.events.poll import find_plan, poll_plan
+from airflow_provider_housecallpro.events.state import StateError
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.triggers.jobs import (
     JobCompletedTrigger,
@@ -44,6 +48,7 @@ from airflow_provider_housecallpro.triggers.jobs import (
 )
 
 STATE_XCOM_KEY = "housecallpro_state"
+DEFAULT_MAX_EVENTS = 100
 
 
 def _templated(value: Any) -> bool:
@@ -76,10 +81,12 @@ class JobEventSensor(BaseSensorOperator):
     :param housecallpro_conn_id: the Housecall Pro connection.
     :param filters: a :class:`~airflow_provider_housecallpro.events.filters.JobFilter` or its dict form
         (templated). Validated when the DAG is parsed.
-    :param since: on the very first run (no remembered state), fire for what changed after this time
-        (ISO-8601 or datetime, templated). Without it, the first run starts when its DAG run started and
-        fires nothing for history. Ignored once state exists.
-    :param max_events: deliver at most this many events per run; the rest are delivered by the next run.
+    :param since: go-live for the very first run (no remembered state; ISO-8601 or datetime, templated):
+        jobs created after it fire as bookings, completions after it fire; every job that existed before
+        it is history, and only its later changes fire. Default: when the first DAG run started (the same
+        across that run's retries). Ignored once state exists.
+    :param max_events: deliver at most this many events per run (default 100, ``None`` for no cap); the
+        rest are delivered by the next runs, none lost. Keeps XComs and trigger events small.
     :param deferrable: wait in the triggerer (default) instead of occupying a worker slot.
     :param poke_interval: seconds between polls (in the triggerer or on the worker).
     :param detector_options: ``page_size``, ``overlap`` (s), ``retention`` (s), ``max_tracked``,
@@ -99,7 +106,7 @@ class JobEventSensor(BaseSensorOperator):
         housecallpro_conn_id: str = HousecallProHook.default_conn_name,
         filters: JobFilter | Mapping[str, Any] | str | None = None,
         since: datetime | str | None = None,
-        max_events: int | None = None,
+        max_events: int | None = DEFAULT_MAX_EVENTS,
         deferrable: bool = True,
         poke_interval: float = 60.0,
         detector_options: Mapping[str, Any] | None = None,
@@ -120,7 +127,8 @@ class JobEventSensor(BaseSensorOperator):
         self.detector_options = dict(detector_options or {})
         self.client_options = dict(client_options or {})
         detector_settings(self.kind, {}, self.detector_options)  # bad options fail at parse time
-        self._state: dict[str, Any] | None = None
+        self._state: DetectorState | None = None
+        self._saved: dict[str, Any] | None = None
         self._start: datetime | None = None
 
     @staticmethod
@@ -157,12 +165,13 @@ class JobEventSensor(BaseSensorOperator):
         result = self._poll()
         if result.events:
             return self._deliver(context, result)
-        self._state = self._save_state(context, result)
+        self._save_state(context, result)
+        assert self._saved is not None
         timeout_at = datetime.now(UTC) + timedelta(seconds=float(self.timeout))
         self.defer(
             trigger=self.trigger_class(
                 housecallpro_conn_id=self.housecallpro_conn_id,
-                state=self._state,
+                state=self._saved,
                 filters=self._filter_dict(self.filters),
                 poll_interval=float(self.poke_interval),
                 max_events=self.max_events,
@@ -175,7 +184,7 @@ class JobEventSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         result = self._poll()
-        self._state = self._save_state(context, result)
+        self._save_state(context, result)
         if result.events:
             return PokeReturnValue(is_done=True, xcom_value=self._deliver(context, result))
         return False
@@ -196,8 +205,8 @@ class JobEventSensor(BaseSensorOperator):
         if not isinstance(events, list) or not events or not all(self._is_event(e) for e in events):
             raise AirflowException(f"Housecall Pro {self.kind} trigger event carries no valid job events")
         try:
-            state = DetectorState.model_validate(event.get("state"))  # type: ignore[union-attr]
-        except ValidationError as exc:
+            state = DetectorState.from_json(event.get("state"), self.kind)  # type: ignore[union-attr]
+        except StateError as exc:
             raise AirflowException(f"Housecall Pro {self.kind} trigger event carries an invalid state: {exc}") from None
         return self._deliver(context, PollResult(events=events, state=state, pending=event.get("pending", 0)))  # type: ignore[union-attr]
 
@@ -224,33 +233,52 @@ class JobEventSensor(BaseSensorOperator):
     def _poll(self) -> PollResult:
         since = self._start if self._state is None else None
         plan = poll_plan(self.settings, self._state, datetime.now(UTC), since=since, max_events=self.max_events)
-        return self.hook.poll_job_events(plan)
-
-    def _load_state(self, context: Context) -> dict[str, Any] | None:
-        """The state this sensor saved in its latest earlier run (None on the very first run)."""
-        value = context["ti"].xcom_pull(task_ids=self.task_id, key=STATE_XCOM_KEY, include_prior_dates=True)
-        if value is None:
-            self.log.info(
-                "First %s run (no earlier state): only what changes from its start (or `since`) fires", self.kind
+        result = self.hook.poll_job_events(plan)
+        self._state = result.state
+        if result.skipped:
+            self.log.warning(
+                "Housecall Pro: %d job(s) could not be read and were skipped: %s",
+                len(result.skipped),
+                ", ".join(result.skipped[:10]),
             )
+        return result
+
+    def _load_state(self, context: Context) -> DetectorState | None:
+        """The state this sensor saved in its newest earlier run (None on the very first run).
+
+        ``map_indexes`` makes Airflow read one XCom (``XCom.get_one``: newest logical date first) instead
+        of the list of every earlier run's value that ``include_prior_dates`` alone returns.
+        """
+        ti = context["ti"]
+        value = ti.xcom_pull(
+            task_ids=self.task_id,
+            key=STATE_XCOM_KEY,
+            include_prior_dates=True,
+            map_indexes=getattr(ti, "map_index", -1),
+        )
+        if value is None:
+            self.log.info("First %s run (no earlier state): what exists now is history; later changes fire", self.kind)
             return None
         try:
-            state = DetectorState.model_validate(value)
-        except ValidationError:
-            self.log.warning("Ignoring unreadable %s state from an earlier run; starting afresh", self.kind)
-            return None
+            state = DetectorState.from_json(value)
+        except StateError as exc:
+            raise AirflowException(
+                f"The {self.kind} state saved by an earlier run of task {self.task_id!r} (XCom "
+                f"{STATE_XCOM_KEY!r}) cannot be read: {exc}. Delete that XCom to start afresh (go-live again)."
+            ) from None
         if state.kind != self.kind:
-            self.log.warning("Ignoring state of a %s sensor under the same task id", state.kind)
+            self.log.warning("Ignoring state of a %s sensor under the same task id; starting afresh", state.kind)
             return None
-        return state.model_dump(mode="json")
+        self._saved = state.to_json()
+        return state
 
-    def _save_state(self, context: Context, result: PollResult) -> dict[str, Any]:
+    def _save_state(self, context: Context, result: PollResult) -> None:
         """Remember progress. Safe at any point: the state only covers changes that fired nothing or
         events that this same try returns (a failed try's XComs are cleared before its retry)."""
-        state = result.state.model_dump(mode="json")
-        if state != self._state:
+        state = result.state.to_json()
+        if state != self._saved:
             context["ti"].xcom_push(key=STATE_XCOM_KEY, value=state)
-        return state
+            self._saved = state
 
     def _deliver(self, context: Context, result: PollResult) -> list[dict[str, Any]]:
         self._save_state(context, result)

@@ -19,6 +19,7 @@ from airflow_provider_housecallpro.events.detector import (
     COMPLETED,
     SCHEDULED,
     DetectorSettings,
+    DetectorState,
     EventType,
     PollResult,
 )
@@ -27,7 +28,7 @@ from airflow_provider_housecallpro.events.poll import PollPlan, poll_plan
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 
 _DURATIONS = ("overlap", "retention", "reconcile_interval")
-_COUNTS = ("page_size", "max_tracked")
+_COUNTS = ("page_size", "first_page_size", "max_tracked")
 
 
 def detector_settings(
@@ -43,11 +44,12 @@ def detector_settings(
             number = float(value) if key in _DURATIONS else int(value)
         except (TypeError, ValueError):
             raise ValueError(f"detector_options[{key!r}] must be a number; got {value!r}") from None
-        if number <= 0:
+        if number < 0 or (number == 0 and key != "overlap"):
             raise ValueError(f"detector_options[{key!r}] must be positive; got {value!r}")
         values[key] = timedelta(seconds=number) if key in _DURATIONS else number
-    if values.get("page_size", 1) > 200:
-        raise ValueError("detector_options['page_size'] must be at most 200 (the API's maximum)")
+    for key in ("page_size", "first_page_size"):
+        if values.get(key, 1) > 200:
+            raise ValueError(f"detector_options[{key!r}] must be at most 200 (the API's maximum)")
     return DetectorSettings(kind=kind, filter=JobFilter.parse(filters), **values)
 
 
@@ -115,16 +117,28 @@ class JobEventsTrigger(BaseTrigger):
 
     async def _poll_until_event(self, poll: Callable[[PollPlan], Awaitable[PollResult]]) -> TriggerEvent:
         deadline = datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
-        state: dict[str, Any] = self.state
+        # Decoded once; polls that change nothing hand the same state object on.
+        state = DetectorState.from_json(self.state, self.kind)
         polls = 0
         while True:
             result = await poll(poll_plan(self.settings, state, datetime.now(UTC), max_events=self.max_events))
             polls += 1
-            state = result.state.model_dump(mode="json")
+            state = result.state
+            if result.skipped:
+                self.log.warning(
+                    "Housecall Pro: %d job(s) could not be read and were skipped: %s",
+                    len(result.skipped),
+                    ", ".join(result.skipped[:10]),
+                )
             if result.events:
                 self.log.info("Housecall Pro: %d %s event(s) after %d poll(s)", len(result.events), self.kind, polls)
                 return TriggerEvent(
-                    {"status": "success", "events": result.events, "state": state, "pending": result.pending}
+                    {
+                        "status": "success",
+                        "events": result.events,
+                        "state": state.to_json(),
+                        "pending": result.pending,
+                    }
                 )
             wait = self.poll_interval
             if deadline is not None:
