@@ -75,6 +75,7 @@ class DetectorSettings:
     page_size: int = 100
     first_page_size: int = 10
     overlap: timedelta = timedelta(0)
+    settle: timedelta = timedelta(seconds=60)
     retention: timedelta = timedelta(days=30)
     max_tracked: int = 50_000
     reconcile_interval: timedelta = timedelta(minutes=15)
@@ -327,14 +328,13 @@ class Detector:
                 horizon = max(horizon, min(self.now, anchors[drop[-1]] + 1))
                 for k in drop:
                     del kept[k]
-            log.warning(
-                "Housecall Pro %s detector tracks %d jobs (max_tracked=%d); jobs anchored before %s are now "
-                "history (jobs starting later are always kept)",
-                self.settings.kind,
-                len(kept),
-                self.settings.max_tracked,
-                iso(horizon),
-            )
+                log.warning(
+                    "Housecall Pro %s detector tracks more than max_tracked=%d jobs; jobs anchored before %s are "
+                    "now history (jobs starting later are always kept)",
+                    self.settings.kind,
+                    self.settings.max_tracked,
+                    iso(horizon),
+                )
         state.records = kept if len(kept) != len(state.records) else state.records
         state.horizon = horizon
 

@@ -103,6 +103,16 @@ def _newest(items: list[RawJob], floor: int) -> int | None:
     return max(stamps) if stamps else None
 
 
+def _settled(detector: Detector, newest: int | None) -> int | None:
+    """The next cursor. Jobs updated in the newest second read may still be joined by others stamped with
+    the same second, so that second is read again — until it is ``settle`` old: then nothing new can carry
+    it, and the cursor moves past it (so a bulk edit's thousands of ties are not re-read by every poll)."""
+    if newest is None:
+        return None
+    settle = int(detector.settings.settle.total_seconds())
+    return newest + 1 if detector.now - newest >= settle else newest
+
+
 def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
     """Read every job updated at or after the cursor; returns (new cursor or None, consistent)."""
     floor = detector.cursor
@@ -110,7 +120,7 @@ def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
         first = yield _changes(1, min(settings.first_page_size, settings.page_size))
         if _reaches(first, floor):
             _observe(detector, first.items, floor)
-            return _newest(first.items, floor), True
+            return _settled(detector, _newest(first.items, floor)), True
         pages: list[Page[RawJob]] = []
         while True:
             page = yield _changes(len(pages) + 1, settings.page_size)
@@ -121,7 +131,7 @@ def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
             _observe(detector, page.items, floor)
         if (yield from _verify(detector, pages, floor, settings.page_size)):
             # Only the first page's newest: a job updated after that page was read is at least as new.
-            return _newest(pages[0].items, floor), True
+            return _settled(detector, _newest(pages[0].items, floor)), True
         log.info("Housecall Pro: the job list moved while it was read (attempt %d); reading it again", attempt)
     log.warning(
         "Housecall Pro: the job list kept moving over %d reads; the cursor stays put so the next poll reads "
@@ -138,6 +148,7 @@ def _verify(detector: Detector, pages: list[Page[RawJob]], floor: int, size: int
         return False  # a job left the list (or came back) while it was read: positions moved
     (total,) = totals
     listed = [(raw, updated_epoch(raw)) for page in pages for raw in page.items]
+    unchecked: set[int] = set()
     for boundary in range(size, len(listed), size):
         u = listed[boundary][1]
         if u is None or u < floor or listed[boundary - 1][1] != u:
@@ -151,12 +162,14 @@ def _verify(detector: Detector, pages: list[Page[RawJob]], floor: int, size: int
         lo, hi = max(start - 1, 0), min(end + 1, total - 1)
         fit = _page_covering(lo, hi)
         if fit is None:
-            log.warning(
-                "Housecall Pro: %d jobs share updated_at %s across a page boundary, more than one page "
-                "holds; their order cannot be checked",
-                end - start + 1,
-                from_epoch(u).isoformat(),
-            )
+            if u not in unchecked:
+                unchecked.add(u)
+                log.warning(
+                    "Housecall Pro: %d or more jobs share updated_at %s, more than one page holds; the order "
+                    "among them cannot be checked",
+                    end - start + 1,
+                    from_epoch(u).isoformat(),
+                )
             continue
         page_no, page_size = fit
         page = yield _changes(page_no, page_size)

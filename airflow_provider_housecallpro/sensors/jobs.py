@@ -89,8 +89,12 @@ class JobEventSensor(BaseSensorOperator):
         rest are delivered by the next runs, none lost. Keeps XComs and trigger events small.
     :param deferrable: wait in the triggerer (default) instead of occupying a worker slot.
     :param poke_interval: seconds between polls (in the triggerer or on the worker).
-    :param detector_options: ``page_size``, ``overlap`` (s), ``retention`` (s), ``max_tracked``,
-        ``reconcile_interval`` (s).
+    :param detector_options: ``page_size`` (pages of a long read, default 100), ``first_page_size`` (the
+        idle poll's page, default 10), ``settle`` (s, default 60: how old the newest ``updated_at`` read must
+        be before no other job can still carry it — covers clock skew and commit lag), ``overlap`` (s,
+        default 0: read that much further back every poll), ``retention`` (s, default 30 days),
+        ``max_tracked`` (default 50,000; jobs starting in the future are always kept),
+        ``reconcile_interval`` (s, default 900: how often the upcoming window is re-read).
     :param client_options: HTTP client overrides (``timeout``, ``max_retries``, ...).
     """
 

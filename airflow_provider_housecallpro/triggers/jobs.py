@@ -27,7 +27,7 @@ from airflow_provider_housecallpro.events.filters import JobFilter
 from airflow_provider_housecallpro.events.poll import PollPlan, poll_plan
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 
-_DURATIONS = ("overlap", "retention", "reconcile_interval")
+_DURATIONS = ("overlap", "settle", "retention", "reconcile_interval")
 _COUNTS = ("page_size", "first_page_size", "max_tracked")
 
 
@@ -44,7 +44,7 @@ def detector_settings(
             number = float(value) if key in _DURATIONS else int(value)
         except (TypeError, ValueError):
             raise ValueError(f"detector_options[{key!r}] must be a number; got {value!r}") from None
-        if number < 0 or (number == 0 and key != "overlap"):
+        if number < 0 or (number == 0 and key not in ("overlap", "settle")):
             raise ValueError(f"detector_options[{key!r}] must be positive; got {value!r}")
         values[key] = timedelta(seconds=number) if key in _DURATIONS else number
     for key in ("page_size", "first_page_size"):

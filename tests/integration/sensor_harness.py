@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover
     from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
 
+_NOT_SET: Any = object()
+
+
 class FakeTI:
     def __init__(self) -> None:
         self.run = 1
@@ -36,16 +39,25 @@ class FakeTI:
         start = self.run_started.setdefault(self.run, datetime.now(UTC))
         return {"ti": self, "dag_run": SimpleNamespace(start_date=start)}
 
+    map_index = -1
+
     def xcom_push(self, key: str, value: Any) -> None:
+        """One value per (run, key): a later push in the same run replaces the earlier one."""
+        self.store = [row for row in self.store if not (row[0] == self.run and row[2] == key)]
         self.store.append((self.run, "sensor", key, value))
 
-    def xcom_pull(self, task_ids: str, key: str, include_prior_dates: bool = False) -> Any:
-        runs = [
-            v
+    def xcom_pull(self, task_ids: str, key: str, include_prior_dates: bool = False, map_indexes: Any = _NOT_SET) -> Any:
+        """As Airflow 3.0-3.3 answer: without ``map_indexes``, every matching run's value (a list once there
+        are two); with it, ``XCom.get_one``: the value of the newest run."""
+        rows = sorted(
+            (run, v)
             for run, _t, k, v in self.store
             if k == key and (run == self.run or (include_prior_dates and run < self.run))
-        ]
-        return runs[-1] if runs else None
+        )
+        if map_indexes is _NOT_SET:
+            values = [v for _run, v in rows]
+            return None if not values else values[0] if len(values) == 1 else values
+        return rows[-1][1] if rows else None
 
     def next_run(self) -> None:
         self.run += 1

@@ -151,18 +151,37 @@ def test_idle_poll_costs_one_request(hook: HousecallProHook, admin: SandboxAdmin
         assert [(r["method"], r["path"]) for r in admin.requests()] == [("GET", "/jobs")]
 
 
-def test_state_stays_bounded_after_ten_thousand_jobs(
+def test_ten_thousand_job_account_a_booking_for_tomorrow_fires_and_state_is_compact(
     hook: HousecallProHook, admin: SandboxAdmin, connection: str
 ) -> None:
+    assert admin.bulk_jobs(10_000) == 10_000  # booked before go-live: history
     h = SensorHarness("scheduled", "poke", connection, detector_options={"page_size": 200, "max_tracked": 2000})
-    h.baseline()
-    assert admin.bulk_jobs(10_000) == 10_000
+    assert h.baseline() == []
+    customer = a_customer(hook)
+    tomorrow = admin.book_job(customer_id=customer, **slot(1))
     events = h.detect()
-    assert len(events) > 2000  # every new booking is delivered...
-    state = h.ti.xcom_pull(task_ids="sensor", key=STATE_XCOM_KEY, include_prior_dates=True)
-    assert len(state["jobs"]) <= 2000  # ...but the remembered state is capped
-    assert len(json.dumps(state)) < 2000 * 100  # under 100 bytes a job
-    assert h.detect() == []  # and nothing fires twice
+    assert [e["job"]["id"] for e in events] == [tomorrow["id"]]
+    state = h.ti.xcom_pull(task_ids="sensor", key=STATE_XCOM_KEY, include_prior_dates=True, map_indexes=-1)
+    per_job = len(json.dumps(state)) / state["count"]
+    print(f"10,000-job account: {state['count']} jobs tracked, {len(json.dumps(state))} bytes, {per_job:.1f} B/job")
+    assert state["count"] >= 10_000 and per_job <= 24
+    assert h.detect() == []
+
+
+def test_a_burst_is_delivered_in_capped_runs_none_lost_none_twice(
+    hook: HousecallProHook, admin: SandboxAdmin, connection: str
+) -> None:
+    h = SensorHarness("scheduled", "poke", connection, detector_options={"page_size": 200})
+    h.baseline()
+    assert admin.bulk_jobs(1_000) == 1_000
+    delivered: list[dict[str, Any]] = []
+    for _ in range(10):
+        run = h.detect()
+        assert len(run) == 100  # the default cap keeps each run's XCom small
+        assert len(json.dumps(run)) < 1_000_000
+        delivered += run
+    assert h.detect() == []
+    assert len({e["job"]["id"] for e in delivered}) == 1_000 == len({e["event"]["id"] for e in delivered})
 
 
 def test_trigger_kwargs_hold_no_api_key_and_no_sync_lookup_on_the_event_loop(

@@ -2,133 +2,214 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from airflow_provider_housecallpro.api.errors import HousecallProInputError
-from airflow_provider_housecallpro.api.models import Page, format_timestamp
-from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorSettings
+from airflow_provider_housecallpro.api.models import format_timestamp
+from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorSettings, PollResult
 from airflow_provider_housecallpro.events.filters import JobFilter
 from airflow_provider_housecallpro.events.poll import drive, poll_plan
+from airflow_provider_housecallpro.events.state import DetectorState, StateError
 from airflow_provider_housecallpro.sensors.jobs import JobScheduledSensor
-
-T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-
-
-def job(i: int, *, updated: int, start: int | None = 24, status: str = "scheduled", **extra: Any) -> dict[str, Any]:
-    """A job updated ``updated`` minutes after T0, starting ``start`` hours after T0."""
-    return {
-        "id": f"job_{i}",
-        "work_status": status,
-        "updated_at": format_timestamp(T0 + timedelta(minutes=updated)),
-        "schedule": None
-        if start is None
-        else {
-            "scheduled_start": format_timestamp(T0 + timedelta(hours=start)),
-            "scheduled_end": format_timestamp(T0 + timedelta(hours=start + 2)),
-            "arrival_window": 30,
-        },
-        "customer": {"id": f"cus_{i}", "first_name": "C", "last_name": str(i)},
-        **extra,
-    }
+from tests.unit.fake_world import T0, FakeWorld
 
 
-class FakeAPI:
-    """Answers the plan's queries from a list of jobs, newest-first by updated_at, like GET /jobs."""
-
-    def __init__(self, jobs: list[dict[str, Any]]) -> None:
-        self.jobs = jobs
-        self.queries: list[Any] = []
-
-    def __call__(self, query: Any) -> Page[dict[str, Any]]:
-        self.queries.append(query)
-        rows = list(self.jobs)
-        if query.scheduled_start_min is not None:
-            rows = [
-                j
-                for j in rows
-                if j["schedule"] and j["schedule"]["scheduled_start"] >= format_timestamp(query.scheduled_start_min)
-            ]
-            rows = [j for j in rows if j["work_status"] in ("scheduled", "in progress")]
-            rows.sort(key=lambda j: j["id"])
-        else:
-            rows.sort(key=lambda j: (j["updated_at"], j["id"]), reverse=True)
-        size = query.page_size
-        chunk = rows[(query.page - 1) * size : query.page * size]
-        pages = max(1, -(-len(rows) // size))
-        return Page[dict[str, Any]](
-            page=query.page, page_size=size, total_pages=pages, total_items=len(rows), items=chunk
-        )
+def run(world: FakeWorld, state: Any, kind: str = SCHEDULED, since: Any = None, **kw: Any) -> PollResult:
+    max_events = kw.pop("max_events", None)
+    settings = DetectorSettings(kind=kind, page_size=kw.pop("page_size", 3), first_page_size=2, **kw)  # type: ignore[arg-type]
+    plan = poll_plan(settings, state, T0 + timedelta(seconds=world.now), since=since, max_events=max_events)
+    return drive(plan, world)
 
 
-def poll(
-    api: FakeAPI, state: Any, *, kind: str = SCHEDULED, now_min: int = 60, since: datetime | None = None, **kw: Any
-):  # type: ignore[no-untyped-def]
-    settings = DetectorSettings(kind=kind, page_size=kw.pop("page_size", 2), **kw)  # type: ignore[arg-type]
-    return drive(poll_plan(settings, state, T0 + timedelta(minutes=now_min), since=since), api)
+def live(world: FakeWorld, kind: str = SCHEDULED, **kw: Any) -> PollResult:
+    """Go-live now; returns the first poll (which must fire nothing)."""
+    world.tick(1)
+    first = run(world, None, kind, since=T0 + timedelta(seconds=world.now), **kw)
+    assert first.events == []
+    return first
 
 
-def test_first_poll_needs_since_and_fires_only_after_it() -> None:
-    api = FakeAPI([job(1, updated=-10), job(2, updated=5)])
-    first = poll(api, None, since=T0)
-    assert [e["job"]["id"] for e in first.events] == ["job_2"]
-    assert set(first.state.jobs) == {"job_1", "job_2"}  # history is remembered, not fired
-    api.jobs[0] = job(1, updated=20, start=48)  # a reschedule of the history job fires as a reschedule
-    second = poll(api, first.state, now_min=61)
-    (moved,) = second.events
-    assert moved["event"]["is_reschedule"] and moved["event"]["previous_schedule"][
-        "scheduled_start"
-    ] == format_timestamp(T0 + timedelta(hours=24))
+def ids(result: PollResult) -> list[str]:
+    return [e["job"]["id"] for e in result.events]
+
+
+def test_go_live_history_never_fires_not_even_when_edited_later() -> None:
+    world = FakeWorld(random_ties=False)
+    old = [world.book(24 + i) for i in range(5)]
+    state = live(world).state
+    world.tick()
+    world.edit(old[0])  # notes on a job booked before go-live: not a booking
+    new = world.book(30)
+    second = run(world, state)
+    assert ids(second) == [new] and not second.events[0]["event"]["is_reschedule"]
+    world.tick()
+    world.reschedule(old[1], 50)  # a reschedule of a job booked before go-live: a reschedule
+    (moved,) = run(world, second.state).events
+    assert moved["event"]["is_reschedule"]
+    assert moved["event"]["previous_schedule"]["scheduled_start"] == format_timestamp(T0 + timedelta(hours=25))
+
+
+def test_since_in_the_past_fires_jobs_created_after_it_only() -> None:
+    world = FakeWorld(random_ties=False)
+    before = world.book(24)
+    world.tick(100)
+    after = world.book(26)
+    world.tick(5)
+    world.edit(before)
+    first = run(world, None, since=T0 + timedelta(seconds=50))
+    assert ids(first) == [after]
+
+
+def test_a_job_read_twice_in_one_poll_is_judged_once_from_its_newest_version() -> None:
+    world = FakeWorld(random_ties=False)
+    state = live(world, reconcile_interval=timedelta(0)).state
+    world.tick()
+    job = world.book(24)
+    # The changes pass reads the booking; before the window pass reads it, it moves without a bump.
+    world.between_pages = [lambda: None, lambda: world.reschedule(job, 40, bump=False)]
+    (event,) = run(world, state, reconcile_interval=timedelta(0)).events
+    assert event["event"]["is_reschedule"] is False and event["event"]["previous_schedule"] is None
+    assert event["job"]["schedule"]["scheduled_start"] == format_timestamp(T0 + timedelta(hours=40))
+
+
+def test_cancel_then_rebook_seen_by_a_poll_is_a_booking_unseen_is_a_reschedule() -> None:
+    world = FakeWorld(random_ties=False)
+    a, b = world.book(24), world.book(25)
+    state = live(world).state
+    world.tick()
+    world.cancel(a)
+    world.cancel(b)
+    state = run(world, state).state  # sees both canceled: nothing fires
+    world.tick()
+    world.reschedule(a, 24)
+    (rebooked,) = run(world, state).events
+    assert rebooked["event"]["is_reschedule"] is False
+    world = FakeWorld(random_ties=False)
+    c = world.book(24)
+    state = live(world).state
+    world.tick()
+    world.cancel(c)
+    world.tick()
+    world.reschedule(c, 24)  # canceled and rebooked at the same time between two polls: nothing
+    assert run(world, state).events == []
+    world.tick()
+    world.cancel(c)
+    world.tick()
+    world.reschedule(c, 28)  # ... at another time: a reschedule
+    (moved,) = run(world, state).events
+    assert moved["event"]["is_reschedule"]
+
+
+def test_a_b_a_between_polls_fires_nothing_and_each_delivered_change_has_its_own_id() -> None:
+    world = FakeWorld(random_ties=False)
+    job = world.book(24)
+    state = live(world).state
+    world.tick()
+    world.reschedule(job, 30)
+    world.tick()
+    world.reschedule(job, 24)
+    state = run(world, state).state
+    got: list[str] = []
+    for hours in (30, 24, 30, 24):  # A->B->A->B->A, each seen
+        world.tick()
+        world.reschedule(job, hours)
+        result = run(world, state)
+        state = result.state
+        got += [e["event"]["id"] for e in result.events]
+    assert len(got) == 4 and len(set(got)) == 4
+
+
+def test_completion_then_reopen_fires_again_deleted_jobs_fire_nothing() -> None:
+    world = FakeWorld(random_ties=False)
+    job, gone = world.book(24), world.book(25)
+    state = live(world, COMPLETED).state
+    world.tick()
+    world.complete(job)
+    world.complete(gone)
+    first = run(world, state, COMPLETED)
+    assert sorted(ids(first)) == sorted([job, gone])
+    world.tick()
+    world.edit(job)  # edits after completion: nothing
+    world.delete(gone)
+    state = run(world, first.state, COMPLETED).state
+    world.tick()
+    world.reopen(job)
+    state = run(world, state, COMPLETED).state
+    world.tick()
+    world.complete(job)
+    (again,) = run(world, state, COMPLETED).events
+    assert again["event"]["id"] != first.events[0]["event"]["id"]
 
 
 def test_events_oldest_first_and_max_events_holds_the_rest_back() -> None:
-    api = FakeAPI([job(i, updated=i) for i in range(1, 6)])
-    settings = DetectorSettings(kind=SCHEDULED, page_size=2)
-    first = drive(poll_plan(settings, None, T0 + timedelta(hours=1), since=T0, max_events=2), api)
-    assert [e["job"]["id"] for e in first.events] == ["job_1", "job_2"] and first.pending == 3
-    second = drive(poll_plan(settings, first.state, T0 + timedelta(hours=1), max_events=2), api)
-    third = drive(poll_plan(settings, second.state, T0 + timedelta(hours=1), max_events=2), api)
-    assert [e["job"]["id"] for e in second.events + third.events] == ["job_3", "job_4", "job_5"]
-    assert drive(poll_plan(settings, third.state, T0 + timedelta(hours=1)), api).events == []
+    world = FakeWorld(random_ties=False)
+    state = live(world).state
+    booked = []
+    for i in range(5):
+        world.tick()
+        booked.append(world.book(24 + i))
+    got: list[str] = []
+    for _ in range(3):
+        result = run(world, state, max_events=2)
+        state = result.state
+        got += ids(result)
+    assert got == booked and result.pending == 0
+    assert run(world, state).events == []
 
 
-def test_incremental_read_stops_at_the_cursor() -> None:
-    api = FakeAPI([job(i, updated=-i) for i in range(1, 21)])  # 20 old jobs, 10 pages of 2
-    state = poll(api, None, since=T0).state
-    api.queries.clear()
-    poll(api, state, reconcile_interval=timedelta(days=1), overlap=timedelta(0))
-    assert [q.page for q in api.queries] == [1]
-    api.queries.clear()
-    poll(api, state, reconcile_interval=timedelta(days=1), overlap=timedelta(minutes=3))
-    assert [q.page for q in api.queries] == [1, 2]  # the overlap re-reads a little further back
+def test_an_idle_poll_is_one_small_request() -> None:
+    world = FakeWorld(random_ties=False)
+    for i in range(20):
+        world.book(24 + i)
+    state = live(world).state
+    world.requests = 0
+    run(world, state, reconcile_interval=timedelta(days=1))
+    assert world.requests == 1
 
 
 def test_reconcile_catches_a_reschedule_that_did_not_bump_updated_at() -> None:
-    api = FakeAPI([job(1, updated=-50), job(2, updated=-1), job(3, updated=-2)])
-    state = poll(api, None, since=T0).state
-    api.jobs[0] = job(1, updated=-50, start=72)  # same updated_at, new schedule: not on page 1
-    opts = {"reconcile_interval": timedelta(hours=1), "overlap": timedelta(0)}
-    assert poll(api, state, now_min=61, **opts).events == []  # reconcile not due yet
-    (event,) = poll(api, state, now_min=120, **opts).events
+    world = FakeWorld(random_ties=False)
+    job = world.book(24)
+    state = live(world, reconcile_interval=timedelta(hours=1)).state
+    world.reschedule(job, 72, bump=False)
+    world.tick(60)
+    assert run(world, state, reconcile_interval=timedelta(hours=1)).events == []  # not due yet
+    world.tick(3600)
+    (event,) = run(world, state, reconcile_interval=timedelta(hours=1)).events
     assert event["event"]["is_reschedule"]
 
 
-def test_completed_fires_once_and_never_for_history() -> None:
-    done = {"work_timestamps": {"completed_at": format_timestamp(T0 + timedelta(minutes=3))}}
-    api = FakeAPI([job(1, updated=-10, status="complete rated"), job(2, updated=3, status="complete unrated", **done)])
-    first = poll(api, None, kind=COMPLETED, since=T0)
-    assert [e["job"]["id"] for e in first.events] == ["job_2"]
-    api.jobs[1] = job(2, updated=9, status="complete unrated", **done)
-    assert poll(api, first.state, kind=COMPLETED).events == []
+def test_pruning_never_makes_a_future_booking_history_and_state_is_compact() -> None:
+    world = FakeWorld(random_ties=False)
+    for i in range(10_000):
+        world.book(24 + i % 2000)
+    state = live(world, page_size=200, max_tracked=5_000).state
+    assert len(state.records) == 10_000  # all upcoming: none dropped, although above max_tracked
+    world.tick(2 * 86_400)
+    tomorrow = world.book(world.now // 3600 + 24)
+    result = run(world, state, page_size=200, max_tracked=5_000)
+    assert ids(result) == [tomorrow]
+    size = len(json.dumps(result.state.to_json()))
+    print(f"state: {len(result.state.records)} jobs, {size} bytes, {size / len(result.state.records):.1f} B/job")
+    assert size / len(result.state.records) <= 24
 
 
-def test_state_is_pruned_by_retention_and_capped() -> None:
-    api = FakeAPI([job(i, updated=i, start=-24 * 40 if i % 2 else 24 + i) for i in range(1, 101)])
-    result = poll(api, None, since=T0 - timedelta(days=60), retention=timedelta(days=30), max_tracked=20, page_size=50)
-    assert len(result.state.jobs) == 20  # the 50 jobs 40 days past are gone; 50 upcoming capped to 20
-    assert all(int(fp.split("|")[0]) > (T0 - timedelta(days=30)).timestamp() for fp, _ in result.state.jobs.values())
+def test_state_round_trips_and_bad_state_is_named() -> None:
+    world = FakeWorld(random_ties=False)
+    world.book(24)
+    state = live(world).state
+    again = DetectorState.from_json(json.loads(json.dumps(state.to_json())), SCHEDULED)
+    assert again == state
+    with pytest.raises(StateError, match=r"not job\.completed"):
+        DetectorState.from_json(state.to_json(), COMPLETED)
+    with pytest.raises(StateError, match="unknown state version"):
+        DetectorState.from_json({"v": 9}, SCHEDULED)
+    with pytest.raises(StateError, match="unreadable"):
+        DetectorState.from_json({**state.to_json(), "jobs": "H2garbage"}, SCHEDULED)
 
 
 def test_job_filter_validates_keys_types_and_statuses() -> None:

@@ -64,6 +64,7 @@ ops = st.tuples(st.sampled_from(SCHEDULE_OPS + DONE_OPS), st.integers(0, 30), st
     max_events=st.one_of(st.none(), st.integers(1, 3)),
     filtered=st.booleans(),
     silent=st.booleans(),
+    settle=st.sampled_from([1, 60]),
     steps=st.lists(
         st.tuples(
             st.integers(0, 2),  # seconds before the step's changes (0: same second as the last poll)
@@ -84,6 +85,7 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
     max_events: int | None,
     filtered: bool,
     silent: bool,
+    settle: int,
     steps: list[tuple[int, list[Any], list[Any], list[bool]]],
 ) -> None:
     world = FakeWorld(seed=seed)
@@ -99,6 +101,7 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
         page_size=page_size,
         first_page_size=first_page_size,
         reconcile_interval=timedelta(0) if silent else timedelta(days=1),
+        settle=timedelta(seconds=settle),  # 1: the world's clock is the poller's, so one second is enough
     )
 
     def poll(state: Any, since: Any = None) -> Any:
@@ -150,9 +153,9 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
             if attempt < len(lost) and lost[attempt]:
                 tally.failed_tries += 1  # the try fails after the poll: events and state vanish together
                 for e in result.events:
-                    lost_ids[(e["job"]["id"], repr(e["job"].get("schedule")) + repr(e["job"].get("work_timestamps")))] = (
-                        e["event"]["id"]
-                    )
+                    lost_ids[
+                        (e["job"]["id"], repr(e["job"].get("schedule")) + repr(e["job"].get("work_timestamps")))
+                    ] = e["event"]["id"]
                 continue
             state = result.state
             for e in result.events:
