@@ -31,6 +31,7 @@ while new bookings keep going through the confirmation flow (``hcp_booking_confi
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,6 +54,8 @@ from airflow_provider_housecallpro.notifications import (
 from airflow_provider_housecallpro.sensors.jobs import JobScheduledSensor
 
 HCP_CONN_ID = "housecallpro_default"
+# How often the sensor polls Housecall Pro (seconds); the demo and the end-to-end test poll faster.
+POLL_SECONDS = float(os.environ.get("HCP_POLL_SECONDS", "60"))
 SMS_CONN_ID = "sms_default"
 SMTP_CONN_ID = "smtp_default"
 CRM_CONN_ID = "hcp_crm"
@@ -152,7 +155,7 @@ with DAG(
         task_id="job_scheduled",
         housecallpro_conn_id=HCP_CONN_ID,
         since="{{ params.since or '' }}",
-        poke_interval=60,
+        poke_interval=POLL_SECONDS,  # seconds between polls, in the triggerer
         timeout=24 * 60 * 60,
         soft_fail=True,
     )

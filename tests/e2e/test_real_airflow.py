@@ -141,6 +141,7 @@ def airflow(sandbox: SandboxServer, scratch: Path) -> Iterator[AirflowStack]:
     (probe_dags / f"{PROBE_DAG_ID}.py").write_text(PROBE_DAG)
     env = {
         f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_json(sandbox.url, timeout=10),
+        "HCP_POLL_SECONDS": "2",  # the example DAGs' sensors poll every 2 s instead of every minute
         **DAG_UNDER_TEST.env(sandbox, scratch),
     }
     bundles = {"hcp_e2e_under_test": DAG_UNDER_TEST.folder, "hcp_e2e_probe": probe_dags}
@@ -248,3 +249,77 @@ def test_completion_dag_defers_succeeds_and_shows_the_key_only_masked(
     assert clear == {}, clear
     assert all("probe " in line for line in echoed), echoed
     assert airflow.stragglers() == []
+
+
+BOOKING_DAG = "hcp_booking_confirmation_crm_sync"
+
+
+def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
+    airflow: AirflowStack, admin: SandboxAdmin
+) -> None:
+    """The @continuous example DAGs run after run: bookings, a reschedule and a completion made between runs,
+    each handled by exactly one run (the sensors carry their state from run to run)."""
+    people = [
+        admin.create_customer(
+            first_name=name,
+            last_name="Manyruns",
+            email=f"{name.lower()}.manyruns@example.com",
+            mobile_number=f"51255501{i:02d}",
+            notifications_enabled=True,
+        )
+        for i, name in enumerate(["Ava", "Ben", "Cal"])
+    ]
+    airflow.wait_for_dag(BOOKING_DAG, timeout=90)
+    airflow.wait_for_dag(EXAMPLE_DAG.dag_id, timeout=90)
+    airflow.unpause(BOOKING_DAG)
+    airflow.unpause(EXAMPLE_DAG.dag_id)
+
+    def waiting_run(dag_id: str, done: int) -> str | None:
+        """The run after ``done`` finished ones, once its sensor waits in the triggerer."""
+        runs = sorted(airflow.dag_runs(dag_id), key=lambda r: r["run_after"])
+        finished = [r for r in runs if r["state"] in ("success", "failed")]
+        assert all(r["state"] == "success" for r in finished), airflow.diagnostics()
+        if len(finished) != done or len(runs) != done + 1:
+            return None
+        run_id: str = runs[-1]["dag_run_id"]
+        sensor = [t for t in airflow.task_instances(dag_id, run_id) if t["task_id"].startswith("job_")]
+        return run_id if sensor and sensor[0]["state"] == "deferred" else None
+
+    def handled(dag_id: str, run_id: str, sensor: str) -> list[Json]:
+        airflow.wait_for(f"{dag_id} {run_id}", lambda: airflow.dag_run(dag_id, run_id)["state"] != "running", 120)
+        run = airflow.dag_run(dag_id, run_id)
+        assert run["state"] == "success", airflow.diagnostics()
+        events: list[Json] = airflow.xcom(dag_id, run_id, sensor)
+        return events
+
+    runs: list[list[Json]] = []
+    jobs: list[Json] = []
+    changes = [
+        lambda: jobs.append(admin.book_job(customer_id=people[0]["id"], **slot(2))),
+        lambda: jobs.append(admin.book_job(customer_id=people[1]["id"], **slot(3))),
+        lambda: admin.reschedule(jobs[0]["id"], **slot(4)),
+        lambda: jobs.append(admin.book_job(customer_id=people[2]["id"], **slot(5))),
+    ]
+    for done, change in enumerate(changes):
+        run_id = airflow.wait_for(f"run {done + 1} to wait", lambda d=done: waiting_run(BOOKING_DAG, d), 120)
+        change()
+        runs.append(handled(BOOKING_DAG, run_id, "job_scheduled"))
+    # A completion, made while the completion DAG's first run waits: handled once, by that run.
+    first = airflow.wait_for("the completion run to wait", lambda: waiting_run(EXAMPLE_DAG.dag_id, 0), 120)
+    admin.start(jobs[1]["id"])
+    admin.complete(jobs[1]["id"], paid=True)
+    completions = handled(EXAMPLE_DAG.dag_id, first, "job_completed")
+    # The booking DAG's next run finds nothing new in the completion (it is no booking): it keeps waiting.
+    fifth = airflow.wait_for("run 5 to wait", lambda: waiting_run(BOOKING_DAG, 4), 120)
+
+    summary = [[(e["job"]["id"], e["event"]["is_reschedule"]) for e in run] for run in runs]
+    a, b, c = (j["id"] for j in jobs)
+    assert summary == [[(a, False)], [(b, False)], [(a, True)], [(c, False)]], summary
+    ids = [e["event"]["id"] for run in runs for e in run]
+    assert len(set(ids)) == 4
+    assert [e["job"]["id"] for e in completions] == [b]
+    texts = sorted(m["to"][-10:] for m in admin.sms())
+    # one confirmation per booking (the reschedule goes to hcp_reschedule_notices, paused here) and one
+    # thank-you for the completion
+    assert texts == sorted([p["mobile_number"] for p in people] + [people[1]["mobile_number"]]), admin.sms()
+    assert airflow.dag_run(BOOKING_DAG, fifth)["state"] == "running"
