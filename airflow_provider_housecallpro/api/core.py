@@ -9,6 +9,7 @@ handling, error mapping and key scrubbing exist exactly once.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import platform
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -39,6 +40,20 @@ from airflow_provider_housecallpro.api.errors import (
 log = logging.getLogger("airflow_provider_housecallpro.api")
 
 DEFAULT_BASE_URL = "https://api.housecallpro.com"
+
+
+def is_loopback(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Failures that prove the request never reached the server: safe to retry even for a POST.
 _NOT_DELIVERED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -69,6 +84,11 @@ class ClientConfig:
         if not self.base_url.startswith(("http://", "https://")):
             raise HousecallProConfigError(
                 f"API base URL in {self.source} must start with http:// or https://; got {self.base_url!r}"
+            )
+        if self.base_url.startswith("http://") and not is_loopback(urlsplit(self.base_url).hostname):
+            raise HousecallProConfigError(
+                f"API base URL in {self.source} must use https (the API key travels in every request); "
+                f"plain http is only allowed on loopback, e.g. the local sandbox. Got {self.base_url!r}"
             )
         for name in ("timeout", "connect_timeout"):
             if getattr(self, name) <= 0:

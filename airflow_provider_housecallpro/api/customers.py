@@ -16,7 +16,7 @@ def normalize_email(email: str) -> str:
 
 
 def normalize_phone(phone: str) -> str:
-    digits = re.sub(r"\D", "", phone)
+    digits = re.sub(r"[^0-9]", "", phone)
     return digits[1:] if len(digits) == 11 and digits.startswith("1") else digits
 
 

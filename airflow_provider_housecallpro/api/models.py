@@ -7,7 +7,9 @@ timestamps are read as UTC. ``CustomerCreate`` is the opposite: strict, because 
 
 from __future__ import annotations
 
+import logging
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -22,6 +24,8 @@ from pydantic import (
 )
 
 from airflow_provider_housecallpro.api.errors import HousecallProInputError
+
+_log = logging.getLogger(__name__)
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -58,6 +62,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+# Fields a record cannot do without; a problem anywhere else only drops that field (schema drift).
+CRITICAL_FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], ...]] = {}
+
+
 class Note(_Model):
     id: str | None = None
     content: str | None = None
@@ -79,7 +87,7 @@ class Address(_Model):
 
 
 class Employee(_Model):
-    id: str
+    id: str | None = None
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
@@ -95,11 +103,11 @@ class Employee(_Model):
 
     @property
     def display_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.id
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.id or ""
 
 
 class Customer(_Model):
-    id: str
+    id: str | None = None
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
@@ -120,7 +128,7 @@ class Customer(_Model):
 
     @property
     def display_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.company or self.id
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.company or self.id or ""
 
 
 class Schedule(_Model):
@@ -181,6 +189,18 @@ class Job(_Model):
         return None if self.outstanding_balance is None else self.outstanding_balance == 0
 
 
+CRITICAL_FIELDS[Job] = (
+    ("id",),
+    ("work_status",),
+    ("updated_at",),
+    ("created_at",),
+    ("schedule", "scheduled_start"),
+    ("schedule", "scheduled_end"),
+    ("schedule", "arrival_window"),
+    ("work_timestamps", "completed_at"),
+)
+
+
 class Company(_Model):
     id: str | None = None
     name: str | None = None
@@ -238,19 +258,99 @@ def parse_raw_page(data: Any, key: str) -> Page[dict[str, Any]]:
     )
 
 
+def _critical(model: type[BaseModel]) -> tuple[tuple[str, ...], ...]:
+    return CRITICAL_FIELDS.get(model, (("id",),))
+
+
+def tolerant_validate(model: type[B], raw: Any) -> tuple[B, list[str]]:
+    """Validate a record as the live API may send it: a wrong type or a placeholder in a field the record
+    can do without drops that field (returned in the list of dropped paths); a problem in a critical field
+    (see :data:`CRITICAL_FIELDS`), or a record that is not an object, raises ``ValidationError``."""
+    try:
+        return model.model_validate(raw), []
+    except ValidationError as exc:
+        if not isinstance(raw, dict):
+            raise
+        critical = _critical(model)
+        paths = [tuple(str(p) for p in err["loc"]) for err in exc.errors()]
+        if any(path[: len(c)] == c or c[: len(path)] == path for path in paths for c in critical):
+            raise
+        pruned = _without(raw, paths)
+        return model.model_validate(pruned), [".".join(p) for p in paths]
+
+
+def _without(data: Any, paths: list[tuple[str, ...]]) -> Any:
+    """A copy of ``data`` without the values at ``paths`` (each path a key / list-index chain)."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for path in paths:
+        node = out
+        for part in path[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        else:
+            last = path[-1]
+            if isinstance(node, dict):
+                node.pop(last, None)
+            elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+                node[int(last)] = None
+    return _drop_none_items(out)
+
+
+def _drop_none_items(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _drop_none_items(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_drop_none_items(v) for v in data if v is not None]
+    return data
+
+
+def record_label(raw: Any) -> str:
+    """How to name a record in a warning: its id, or what it is when it has none."""
+    job_id = raw.get("id") if isinstance(raw, dict) else None
+    return repr(job_id) if isinstance(job_id, str) else "<no id>"
+
+
 def parse_page(data: Any, key: str, model: type[B]) -> Page[B]:
-    """A list envelope with its items validated as ``model``."""
+    """A list envelope with its items validated as ``model``; an item that cannot be used is skipped with
+    one warning naming it, the others are kept."""
     raw = parse_raw_page(data, key)
-    return Page[model](  # type: ignore[valid-type]
-        **raw.model_dump(exclude={"items"}), items=[model.model_validate(item) for item in raw.items]
-    )
+    items: list[B] = []
+    for item in raw.items:
+        try:
+            record, dropped = tolerant_validate(model, item)
+        except ValidationError as exc:
+            _log.warning(
+                "Housecall Pro: skipping %s %s, which cannot be read (%s)",
+                key.rstrip("s"),
+                record_label(item),
+                first_problem(exc),
+            )
+            continue
+        if dropped:
+            _log.warning(
+                "Housecall Pro: %s %s has unreadable field(s) %s; read without them",
+                key.rstrip("s"),
+                record_label(item),
+                ", ".join(dropped),
+            )
+        items.append(record)
+    return Page[model](**raw.model_dump(exclude={"items"}), items=items)  # type: ignore[valid-type]
+
+
+def first_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "record"
+    return f"{where}: {err['msg']}"
 
 
 # ---------------------------------------------------------------------------------------------------
 # Input models: strict, they guard a POST.
 
 PHONE_EXAMPLE = "5125551234"
-_PHONE = re.compile(r"\d{10}")
+_PHONE = re.compile(r"[0-9]{10}")  # ASCII digits only: "\\d" also matches other scripts' digits
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
@@ -315,6 +415,14 @@ class CustomerCreate(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value:
             raise ValueError("is required and must not be blank")
+        return value
+
+    @field_validator("first_name", "last_name", "email", "company", "lead_source", "notes", "tags")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
+                raise ValueError("must not contain control characters")
         return value
 
     @field_validator("email")

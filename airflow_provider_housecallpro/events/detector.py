@@ -35,7 +35,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from airflow_provider_housecallpro.api.models import Job, format_timestamp
+from airflow_provider_housecallpro.api.models import (
+    Job,
+    first_problem,
+    format_timestamp,
+    record_label,
+    tolerant_validate,
+)
 from airflow_provider_housecallpro.events.filters import JobFilter
 from airflow_provider_housecallpro.events.payload import build_event
 from airflow_provider_housecallpro.events.state import (
@@ -159,17 +165,18 @@ class Detector:
     def observe(self, raw: Mapping[str, Any]) -> None:
         """Remember this version of a job if it is the newest seen in this poll (ties: the later read)."""
         try:
-            job = Job.model_validate(raw)
+            job, dropped = tolerant_validate(Job, raw)
         except ValidationError as exc:
-            job_id = raw.get("id") if isinstance(raw, Mapping) else None
-            self.skipped.append(str(job_id))
+            self.skipped.append(record_label(raw))
             log.warning(
                 "Housecall Pro: skipping job %s, which cannot be read (%d problem(s), first: %s)",
-                job_id if isinstance(job_id, str) else "<no id>",
+                record_label(raw),
                 exc.error_count(),
-                _first_error(exc),
+                first_problem(exc),
             )
             return
+        if dropped:
+            log.info("Housecall Pro: job %s read without unreadable field(s) %s", job.id, ", ".join(dropped))
         updated = epoch(job.updated_at) if job.updated_at is not None else -1
         self._reads += 1
         known = self._seen.get(job.id)
@@ -363,9 +370,3 @@ def _base36(value: int) -> str:
         out = digits[rest] + out
         if value == 0:
             return out
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "job"
-    return f"{where}: {err['msg']}"

@@ -75,7 +75,7 @@ class JobFilter(BaseModel):
     def matches(self, job: Job) -> bool:
         customer = job.customer
         checks: list[tuple[list[str] | None, set[str]]] = [
-            (self.customer_ids, {customer.id} if customer else set()),
+            (self.customer_ids, {customer.id} if customer and customer.id else set()),
             (self.customer_emails, {customer.email} if customer and customer.email else set()),
             (self.customer_tags, set(customer.tags or []) if customer else set()),
             (self.job_types, _ref(job, "job_type")),

@@ -114,7 +114,9 @@ class HousecallProHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.housecallpro_conn_id = housecallpro_conn_id
-        self.client_options = dict(client_options or {})
+        from airflow_provider_housecallpro.options import client_options as check_client_options
+
+        self.client_options = check_client_options(client_options)
         self._client: HousecallProClient | None = None
 
     def __repr__(self) -> str:

@@ -26,6 +26,7 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
 )
 
+from airflow_provider_housecallpro import options
 from airflow_provider_housecallpro.api.models import parse_timestamp
 from airflow_provider_housecallpro.events.detector import (
     COMPLETED,
@@ -40,11 +41,11 @@ from airflow_provider_housecallpro.events.payload import EVENT_KEYS
 from airflow_provider_housecallpro.events.poll import find_plan, poll_plan
 from airflow_provider_housecallpro.events.state import StateError
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.options import detector_settings
 from airflow_provider_housecallpro.triggers.jobs import (
     JobCompletedTrigger,
     JobEventsTrigger,
     JobScheduledTrigger,
-    detector_settings,
 )
 
 STATE_XCOM_KEY = "housecallpro_state"
@@ -117,19 +118,22 @@ class JobEventSensor(BaseSensorOperator):
         client_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, **kwargs)
-        if max_events is not None and (not isinstance(max_events, int) or max_events < 1):
-            raise ValueError(f"max_events must be a positive integer or None; got {max_events!r}")
+        super().__init__(poke_interval=options.poke_interval(poke_interval), **kwargs)
+        options.timeout(self.timeout)
+        max_events = options.max_events(max_events)
         self.housecallpro_conn_id = housecallpro_conn_id
         # Validate now (DAG parse time) unless the value is a template rendered at run time.
         self.filters = self._check_filters(filters)
         self.since = since
-        if since is not None and not _templated(since):
-            parse_timestamp(since)
+        if since not in (None, "") and not _templated(since):
+            try:
+                parse_timestamp(since)
+            except ValueError as exc:
+                raise ValueError(f"since must be an ISO-8601 timestamp or a datetime: {exc}") from None
         self.max_events = max_events
         self.deferrable = deferrable
         self.detector_options = dict(detector_options or {})
-        self.client_options = dict(client_options or {})
+        self.client_options = options.client_options(client_options)
         detector_settings(self.kind, {}, self.detector_options)  # bad options fail at parse time
         self._state: DetectorState | None = None
         self._saved: dict[str, Any] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -18,39 +18,16 @@ from airflow_provider_housecallpro.api.errors import HousecallProError
 from airflow_provider_housecallpro.events.detector import (
     COMPLETED,
     SCHEDULED,
-    DetectorSettings,
     DetectorState,
     EventType,
     PollResult,
 )
-from airflow_provider_housecallpro.events.filters import JobFilter
 from airflow_provider_housecallpro.events.poll import PollPlan, poll_plan
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.options import client_options as check_client_options
+from airflow_provider_housecallpro.options import detector_settings
 
-_DURATIONS = ("overlap", "settle", "retention", "reconcile_interval")
-_COUNTS = ("page_size", "first_page_size", "max_tracked")
-
-
-def detector_settings(
-    kind: EventType, filters: Mapping[str, Any] | None, options: Mapping[str, Any]
-) -> DetectorSettings:
-    """Detector settings from JSON primitives (durations in seconds); bad options name the option."""
-    unknown = sorted(set(options) - {*_DURATIONS, *_COUNTS})
-    if unknown:
-        raise ValueError(f"unknown detector_options {unknown}; known: {', '.join(_DURATIONS + _COUNTS)}")
-    values: dict[str, Any] = {}
-    for key, value in options.items():
-        try:
-            number = float(value) if key in _DURATIONS else int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"detector_options[{key!r}] must be a number; got {value!r}") from None
-        if number < 0 or (number == 0 and key not in ("overlap", "settle")):
-            raise ValueError(f"detector_options[{key!r}] must be positive; got {value!r}")
-        values[key] = timedelta(seconds=number) if key in _DURATIONS else number
-    for key in ("page_size", "first_page_size"):
-        if values.get(key, 1) > 200:
-            raise ValueError(f"detector_options[{key!r}] must be at most 200 (the API's maximum)")
-    return DetectorSettings(kind=kind, filter=JobFilter.parse(filters), **values)
+__all__ = ["JobCompletedTrigger", "JobEventsTrigger", "JobScheduledTrigger", "detector_settings"]
 
 
 class JobEventsTrigger(BaseTrigger):
@@ -83,7 +60,7 @@ class JobEventsTrigger(BaseTrigger):
         self.max_events = max_events
         self.timeout_at = timeout_at
         self.detector_options = dict(detector_options or {})
-        self.client_options = dict(client_options or {})
+        self.client_options = check_client_options(client_options)
         self.settings = detector_settings(self.kind, self.filters, self.detector_options)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -113,6 +90,9 @@ class JobEventsTrigger(BaseTrigger):
                 return await self._poll_until_event(poll)
         except HousecallProError as exc:
             self.log.error("Housecall Pro %s poll failed: %s", self.kind, exc)
+            return TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+        except Exception as exc:  # never die in the triggerer: the task gets the error (and its retries)
+            self.log.exception("Housecall Pro %s trigger failed unexpectedly", self.kind)
             return TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
 
     async def _poll_until_event(self, poll: Callable[[PollPlan], Awaitable[PollResult]]) -> TriggerEvent:
