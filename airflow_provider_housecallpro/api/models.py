@@ -280,22 +280,26 @@ def tolerant_validate(model: type[B], raw: Any) -> tuple[B, list[str]]:
 
 
 def _without(data: Any, paths: list[tuple[str, ...]]) -> Any:
-    """A copy of ``data`` without the values at ``paths`` (each path a key / list-index chain)."""
+    """A copy of ``data`` without the values at ``paths``. A path may go on past the data (pydantic adds the
+    union member it tried, e.g. ``notes.list[Note]``): the deepest value that exists on it is removed."""
     import copy
 
     out = copy.deepcopy(data)
     for path in paths:
-        node = out
-        for part in path[:-1]:
-            node = node[int(part)] if isinstance(node, list) else node.get(part) if isinstance(node, dict) else None
-            if node is None:
+        parent: Any = None
+        key: Any = None
+        node: Any = out
+        for part in path:
+            if isinstance(node, dict) and part in node:
+                parent, key, node = node, part, node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                parent, key, node = node, int(part), node[int(part)]
+            else:
                 break
-        else:
-            last = path[-1]
-            if isinstance(node, dict):
-                node.pop(last, None)
-            elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
-                node[int(last)] = None
+        if isinstance(parent, dict):
+            parent.pop(key, None)
+        elif isinstance(parent, list):
+            parent[key] = None
     return _drop_none_items(out)
 
 

@@ -348,7 +348,8 @@ class HousecallProHook(BaseHook):
 
     def create_customer(self, customer: CustomerCreate | Mapping[str, Any]) -> Customer:
         """``POST /customers``. Input is validated (product rules) before any request is made."""
-        return self.get_conn().call(ops.create_customer(_customer_create(customer)))
+        operation = ops.create_customer(_customer_create(customer))  # validated before any connection lookup
+        return self.get_conn().call(operation)
 
     async def acreate_customer(self, customer: CustomerCreate | Mapping[str, Any]) -> Customer:
         body = _customer_create(customer)
