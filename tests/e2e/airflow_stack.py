@@ -23,6 +23,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ COMMANDS: dict[str, Callable[[int], list[str]]] = {
     "triggerer": lambda port: ["triggerer", "--skip-serve-logs"],
 }
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+REPO = Path(__file__).resolve().parents[2]
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 FINISHED_RUN_STATES = frozenset({"success", "failed"})
 T = TypeVar("T")
@@ -116,6 +118,10 @@ class AirflowStack:
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                # Wait for SQLite's lock instead of failing after 5 s (see sqlite_settings.py).
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "tests.e2e.sqlite_settings.CONNECT_ARGS",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "tests.e2e.sqlite_settings.CONNECT_ARGS",
+                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(next(iter(self.bundles.values()))),
                 "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
                     [
@@ -173,6 +179,8 @@ class AirflowStack:
         migrate = self._run_cli("db", "migrate", timeout=self.startup_timeout)
         if migrate.returncode != 0:
             self.fail(f"`airflow db migrate` failed ({migrate.returncode}):\n{migrate.stdout}")
+        with sqlite3.connect(self.home / "airflow.db") as db:  # readers never block the writer
+            db.execute("PRAGMA journal_mode=WAL")
         for name in COMPONENTS:
             self._spawn(name, COMMANDS[name](self.port))
         self.wait_for("all components healthy", self._healthy, timeout=max(deadline - time.monotonic(), 30.0))
