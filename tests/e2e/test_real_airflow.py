@@ -252,6 +252,24 @@ def test_completion_dag_defers_succeeds_and_shows_the_key_only_masked(
 
 
 BOOKING_DAG = "hcp_booking_confirmation_crm_sync"
+RESCHEDULE_DAG = "hcp_reschedule_notices"
+WEB_FORM_DAG = "hcp_web_form_lead_to_customer"
+
+
+def decrypted_trigger_kwargs(airflow: AirflowStack) -> list[str]:
+    """The kwargs of every trigger row, decrypted with the stack's Fernet key (Airflow stores them encrypted)."""
+    from cryptography.fernet import Fernet
+
+    fernet = Fernet(airflow.env["AIRFLOW__CORE__FERNET_KEY"].encode())
+    with sqlite3.connect(f"file:{airflow.home / 'airflow.db'}?mode=ro", uri=True, timeout=60) as db:
+        rows = [r[0] for r in db.execute("SELECT kwargs FROM trigger")]
+    # Airflow stores them Fernet-encrypted (plain JSON only from some migration paths)
+    return [raw if raw.startswith("{") else fernet.decrypt(raw.encode()).decode() for raw in rows]
+
+
+def sandbox_secret(airflow: AirflowStack, conn: str, field: str) -> str:
+    value: str = json.loads(airflow.env[f"AIRFLOW_CONN_{conn}"])[field]
+    return value
 
 
 def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
@@ -269,10 +287,10 @@ def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
         )
         for i, name in enumerate(["Ava", "Ben", "Cal"])
     ]
-    airflow.wait_for_dag(BOOKING_DAG, timeout=90)
-    airflow.wait_for_dag(EXAMPLE_DAG.dag_id, timeout=90)
-    airflow.unpause(BOOKING_DAG)
-    airflow.unpause(EXAMPLE_DAG.dag_id)
+    for dag_id in (BOOKING_DAG, EXAMPLE_DAG.dag_id, RESCHEDULE_DAG, WEB_FORM_DAG):
+        airflow.wait_for_dag(dag_id, timeout=90)
+        airflow.unpause(dag_id)
+    trigger_rows: list[str] = []  # every deferred trigger's kwargs, decrypted, as the triggerer stored them
 
     def waiting_run(dag_id: str, done: int) -> str | None:
         """The run after ``done`` finished ones, once its sensor waits in the triggerer."""
@@ -283,7 +301,10 @@ def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
             return None
         run_id: str = runs[-1]["dag_run_id"]
         sensor = [t for t in airflow.task_instances(dag_id, run_id) if t["task_id"].startswith("job_")]
-        return run_id if sensor and sensor[0]["state"] == "deferred" else None
+        if not (sensor and sensor[0]["state"] == "deferred"):
+            return None
+        trigger_rows.extend(decrypted_trigger_kwargs(airflow))
+        return run_id
 
     def handled(dag_id: str, run_id: str, sensor: str) -> list[Json]:
         airflow.wait_for(f"{dag_id} {run_id}", lambda: airflow.dag_run(dag_id, run_id)["state"] != "running", 120)
@@ -318,8 +339,32 @@ def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
     ids = [e["event"]["id"] for run in runs for e in run]
     assert len(set(ids)) == 4
     assert [e["job"]["id"] for e in completions] == [b]
+    # A web-form lead: the fourth example DAG, triggered the way a form handler would.
+    lead_run = f"web_form__{uuid.uuid4().hex[:8]}"
+    lead = {"first_name": "Dee", "last_name": "Lead", "mobile_number": "5125550177", "lead_source": "Website"}
+    airflow.trigger(WEB_FORM_DAG, lead_run, conf=lead)
+    assert airflow.wait_for_run(WEB_FORM_DAG, lead_run, timeout=120)["state"] == "success", airflow.diagnostics()
+    moved = airflow.wait_for("the reschedule notice", lambda: [m for m in admin.sms() if "moved" in m["body"]], 120)
+    # One confirmation per booking, one "moved" notice for the reschedule, one thank-you for the completion.
     texts = sorted(m["to"][-10:] for m in admin.sms())
-    # one confirmation per booking (the reschedule goes to hcp_reschedule_notices, paused here) and one
-    # thank-you for the completion
-    assert texts == sorted([p["mobile_number"] for p in people] + [people[1]["mobile_number"]]), admin.sms()
+    mobiles = [p["mobile_number"] for p in people]
+    assert texts == sorted([*mobiles, mobiles[0], mobiles[1]]), admin.sms()
+    assert len(moved) == 1 and moved[0]["to"].endswith(mobiles[0])
     assert airflow.dag_run(BOOKING_DAG, fifth)["state"] == "running"
+
+    # -- secrets, searched over everything the run produced -----------------------------------------
+    secrets = {"API key": API_KEY, "SMS auth token": sandbox_secret(airflow, "SMS_DEFAULT", "password")}
+    assert trigger_rows and all("housecallpro_conn_id" in row for row in trigger_rows)  # really decrypted
+    for what, secret in secrets.items():
+        assert secret and all(secret not in row for row in trigger_rows), what
+    for dag_id in (BOOKING_DAG, EXAMPLE_DAG.dag_id, RESCHEDULE_DAG, WEB_FORM_DAG):
+        for run in airflow.dag_runs(dag_id):
+            for ti in airflow.task_instances(dag_id, run["dag_run_id"]):
+                for attempt in range(1, ti["try_number"] + 1):
+                    log = airflow.task_log(dag_id, run["dag_run_id"], ti["task_id"], attempt, ti["map_index"])
+                    assert all(s not in log for s in secrets.values()), (dag_id, ti["task_id"])
+    airflow.stop()
+    for what, secret in secrets.items():
+        # task logs, component output, the metadata DB file (xcom, rendered fields, log tables), config
+        found = airflow.lines_containing(secret)
+        assert found == {}, (what, found)
