@@ -1,14 +1,16 @@
 """Polling triggers for task deferral: Job scheduled / Job completed.
 
 They run in the triggerer's event loop, so they do no sync I/O: the connection is resolved with the
-hook's async path and every page read is async. Kwargs are JSON primitives only — connection id,
-filter dict, detector state, intervals — never the API key.
+hook's async path and every page read is async. Every trigger on one connection subscribes to that
+account's shared poller (:mod:`.shared_poller`): one poll loop and one HTTP client per account per
+triggerer process, each trigger keeping its own filter, state and cursor. Kwargs are JSON primitives only —
+connection id, filter dict, detector state, intervals — never the API key.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -20,12 +22,11 @@ from airflow_provider_housecallpro.events.detector import (
     SCHEDULED,
     DetectorState,
     EventType,
-    PollResult,
 )
-from airflow_provider_housecallpro.events.poll import PollPlan, poll_plan
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.options import client_options as check_client_options
 from airflow_provider_housecallpro.options import detector_settings
+from airflow_provider_housecallpro.triggers.shared_poller import Subscription, shared_poller
 
 __all__ = ["JobCompletedTrigger", "JobEventsTrigger", "JobScheduledTrigger", "detector_settings"]
 
@@ -79,15 +80,23 @@ class JobEventsTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The HTTP client is closed before the event is yielded: nothing is held open while Airflow
-        # decides what to do with the generator.
         yield await self._wait_for_event()
+
+    def _account(self) -> tuple[Any, ...]:
+        """Triggers on the same connection (with the same client options) share one poll and one client."""
+        return (self.housecallpro_conn_id, tuple(sorted(self.client_options.items())))
 
     async def _wait_for_event(self) -> TriggerEvent:
         hook = HousecallProHook(self.housecallpro_conn_id, client_options=self.client_options)
         try:
-            async with hook.ajob_event_poller() as poll:  # one async connection lookup, one client
-                return await self._poll_until_event(poll)
+            state = DetectorState.from_json(self.state, self.kind)  # decoded once, then kept by the poller
+            poller = await shared_poller(self._account(), hook.aget_client_config)
+            subscription = Subscription(self.settings, state, self.poll_interval, self.max_events)
+            poller.subscribe(subscription)
+            try:
+                return await self._wait(subscription)
+            finally:
+                await poller.unsubscribe(subscription)
         except HousecallProError as exc:
             self.log.error("Housecall Pro %s poll failed: %s", self.kind, exc)
             return TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
@@ -95,38 +104,38 @@ class JobEventsTrigger(BaseTrigger):
             self.log.exception("Housecall Pro %s trigger failed unexpectedly", self.kind)
             return TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
 
-    async def _poll_until_event(self, poll: Callable[[PollPlan], Awaitable[PollResult]]) -> TriggerEvent:
+    async def _wait(self, subscription: Subscription) -> TriggerEvent:
         deadline = datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
-        # Decoded once; polls that change nothing hand the same state object on.
-        state = DetectorState.from_json(self.state, self.kind)
-        polls = 0
         while True:
-            result = await poll(poll_plan(self.settings, state, datetime.now(UTC), max_events=self.max_events))
-            polls += 1
-            state = result.state
-            if result.skipped:
+            timeout = None
+            if deadline is not None and subscription.polls:  # the first poll always happens
+                timeout = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
+            try:
+                outcome = await asyncio.wait_for(subscription.results.get(), timeout=timeout)
+            except TimeoutError:
+                return TriggerEvent({"status": "timeout", "message": f"no {self.kind} event by {self.timeout_at}"})
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if outcome.skipped:
                 self.log.warning(
                     "Housecall Pro: %d job(s) could not be read and were skipped: %s",
-                    len(result.skipped),
-                    ", ".join(result.skipped[:10]),
+                    len(outcome.skipped),
+                    ", ".join(outcome.skipped[:10]),
                 )
-            if result.events:
-                self.log.info("Housecall Pro: %d %s event(s) after %d poll(s)", len(result.events), self.kind, polls)
+            if outcome.events:
+                self.log.info(
+                    "Housecall Pro: %d %s event(s) after %d poll(s)", len(outcome.events), self.kind, subscription.polls
+                )
                 return TriggerEvent(
                     {
                         "status": "success",
-                        "events": result.events,
-                        "state": state.to_json(),
-                        "pending": result.pending,
+                        "events": outcome.events,
+                        "state": outcome.state.to_json(),
+                        "pending": outcome.pending,
                     }
                 )
-            wait = self.poll_interval
-            if deadline is not None:
-                remaining = (deadline - datetime.now(UTC)).total_seconds()
-                if remaining <= 0:
-                    return TriggerEvent({"status": "timeout", "message": f"no {self.kind} event by {self.timeout_at}"})
-                wait = min(wait, remaining)
-            await asyncio.sleep(wait)
+            if deadline is not None and datetime.now(UTC) >= deadline:
+                return TriggerEvent({"status": "timeout", "message": f"no {self.kind} event by {self.timeout_at}"})
 
 
 class JobScheduledTrigger(JobEventsTrigger):
