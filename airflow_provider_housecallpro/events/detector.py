@@ -27,6 +27,7 @@ a failed try's change is detected again (its state is rolled back with it).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,74 @@ class PollResult:
     consistent: bool = True  # False: the list kept shifting; the cursor stayed put for a full re-read
 
 
+@dataclass(slots=True)
+class Facts:
+    """The few fields detection needs, read straight from the raw job (no model validation)."""
+
+    id: str
+    updated: int  # -1 when absent
+    created: int | None
+    status: str
+    start: int | None
+    end: int | None
+    window: int | None
+    completed: int | None
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp(value: str) -> int:
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return epoch(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+def _time(raw: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{where}{key}: not a timestamp: {value!r}")
+    try:
+        return _stamp(value)
+    except ValueError:
+        raise ValueError(f"{where}{key}: not a timestamp: {value[:40]!r}") from None
+
+
+def _object(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key}: not an object")
+    return value
+
+
+def read_facts(raw: Any) -> Facts:
+    """The detection fields of a raw job; ``ValueError`` names the first one that cannot be read."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("job: not an object")
+    job_id = raw.get("id")
+    if not isinstance(job_id, str) or not job_id:
+        raise ValueError("id: missing or not a string")
+    status = raw.get("work_status")
+    if status is not None and not isinstance(status, str):
+        raise ValueError("work_status: not a string")
+    schedule = _object(raw, "schedule")
+    window = schedule.get("arrival_window")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int)):
+        raise ValueError("schedule.arrival_window: not a whole number")
+    updated = _time(raw, "updated_at", "")
+    return Facts(
+        id=job_id,
+        updated=-1 if updated is None else updated,
+        created=_time(raw, "created_at", ""),
+        status=(status or "").lower(),
+        start=_time(schedule, "scheduled_start", "schedule."),
+        end=_time(schedule, "scheduled_end", "schedule."),
+        window=window,
+        completed=_time(_object(raw, "work_timestamps"), "completed_at", "work_timestamps."),
+    )
+
+
 def _sort_key(item: tuple[int, str, Any]) -> tuple[int, str]:
     return item[0], item[1]
 
@@ -125,8 +194,9 @@ class Detector:
         if state.kind != settings.kind:
             raise ValueError(f"state is for {state.kind} events, not {settings.kind}")
         self.state = state
-        self._seen: dict[str, tuple[int, int, Job, Mapping[str, Any]]] = {}
+        self._seen: dict[str, tuple[int, int, Facts, Mapping[str, Any]]] = {}
         self._reads = 0
+        self._jobs: dict[int, Job | None] = {}
         self.skipped: list[str] = []
 
     # -- what to read ---------------------------------------------------------------------------
@@ -152,36 +222,41 @@ class Detector:
     def candidates(self) -> int:
         """How many jobs seen so far would fire for a first sight (find-records stops at its limit)."""
         count = 0
-        for _u, _o, job, _raw in self._seen.values():
-            status = (job.work_status or "").lower()
+        for _u, _o, facts, raw in self._seen.values():
             if self.settings.kind == SCHEDULED:
-                hit = status in _BOOKED and job.schedule is not None and job.schedule.scheduled_start is not None
+                hit = facts.status in _BOOKED and facts.start is not None
             else:
-                hit = status in _COMPLETE
-            count += hit and self._matches(job)
+                hit = facts.status in _COMPLETE
+            count += hit and self._matches(raw)
         return count
 
     # -- observing ------------------------------------------------------------------------------
     def observe(self, raw: Mapping[str, Any]) -> None:
         """Remember this version of a job if it is the newest seen in this poll (ties: the later read)."""
         try:
+            facts = read_facts(raw)
+        except ValueError as exc:
+            self.skipped.append(record_label(raw))
+            log.warning("Housecall Pro: skipping job %s, which cannot be read (%s)", record_label(raw), exc)
+            return
+        self._reads += 1
+        known = self._seen.get(facts.id)
+        if known is None or facts.updated >= known[0]:
+            self._seen[facts.id] = (facts.updated, self._reads, facts, raw)
+
+    def _job(self, raw: Mapping[str, Any]) -> Job | None:
+        """The full job, for filters and payloads: only read for jobs whose fingerprint changed."""
+        try:
             job, dropped = tolerant_validate(Job, raw)
         except ValidationError as exc:
             self.skipped.append(record_label(raw))
             log.warning(
-                "Housecall Pro: skipping job %s, which cannot be read (%d problem(s), first: %s)",
-                record_label(raw),
-                exc.error_count(),
-                first_problem(exc),
+                "Housecall Pro: skipping job %s, which cannot be read (%s)", record_label(raw), first_problem(exc)
             )
-            return
+            return None
         if dropped:
             log.info("Housecall Pro: job %s read without unreadable field(s) %s", job.id, ", ".join(dropped))
-        updated = epoch(job.updated_at) if job.updated_at is not None else -1
-        self._reads += 1
-        known = self._seen.get(job.id)
-        if known is None or updated >= known[0]:
-            self._seen[job.id] = (updated, self._reads, job, raw)
+        return job
 
     # -- result ---------------------------------------------------------------------------------
     def finish(
@@ -199,19 +274,23 @@ class Detector:
         changes: dict[int, Record] = {}
         found: list[tuple[int, str, tuple[int, Record, dict[str, Any]]]] = []
         detected_at = format_timestamp(datetime.fromtimestamp(self.now, UTC))
-        for job_id, (updated, _order, job, raw) in self._seen.items():
+        for job_id, (updated, _order, facts, raw) in self._seen.items():
             key = job_key(job_id)
             old = before.get(key)
             if self.settings.kind == SCHEDULED:
-                new, event = self._judge_schedule(job, updated, old)
+                new, event = self._judge_schedule(facts, raw, old)
             else:
-                new, event = self._judge_completion(job, updated, old)
+                new, event = self._judge_completion(facts, raw, old)
             if new is None or new == old:
+                continue
+            job = self._job(raw) if event is not None else None
+            if event is not None and job is None:
                 continue
             if event is None:
                 changes[key] = new
                 continue
             is_reschedule, previous = event
+            assert job is not None
             payload = build_event(
                 raw,
                 job,
@@ -254,61 +333,56 @@ class Detector:
         )
 
     # -- rules ----------------------------------------------------------------------------------
-    def _matches(self, job: Job) -> bool:
-        return self.settings.filter.matches(job)
+    def _matches(self, raw: Mapping[str, Any]) -> bool:
+        if self.settings.filter.is_empty:
+            return True
+        job = self._job(raw)
+        return job is not None and self.settings.filter.matches(job)
 
     def _judge_schedule(
-        self, job: Job, updated: int, old: Record | None
+        self, facts: Facts, raw: Mapping[str, Any], old: Record | None
     ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
-        schedule = job.schedule
-        start = schedule.scheduled_start if schedule else None
-        status = (job.work_status or "").lower()
-        if start is None or status not in _BOOKED:
+        if facts.start is None or facts.status not in _BOOKED:
             if old is not None and old.a != 0:  # canceled / unscheduled / done: a later booking is new
                 return Record(0, self.now, NO_WINDOW, old.seq), None
             return old, None
-        assert schedule is not None
-        end = schedule.scheduled_end
-        window = schedule.arrival_window
-        fingerprint = (epoch(start), epoch(end) if end else 0, NO_WINDOW if window is None else int(window) & 0xFFFF)
+        fingerprint = (facts.start, facts.end or 0, NO_WINDOW if facts.window is None else facts.window & 0xFFFF)
         if old is not None and old.a != 0 and (old.a, old.b, old.c) == fingerprint:
             return old, None
         if old is None:
             if fingerprint[0] < self.state.horizon:
                 return None, None  # history: never seen, starts before the horizon
-            if self.first and not self._new_since_go_live(job, updated):
+            if self.first and not self._new_since_go_live(facts):
                 return Record(*fingerprint, 0), None  # existed at go-live: history
         seq = old.seq if old is not None else 0
-        if not self._matches(job):
+        if not self._matches(raw):
             return Record(*fingerprint, seq), None
         previous = None if old is None or old.a == 0 else _schedule_of(old)
         return Record(*fingerprint, seq + 1), (previous is not None, previous)
 
     def _judge_completion(
-        self, job: Job, updated: int, old: Record | None
+        self, facts: Facts, raw: Mapping[str, Any], old: Record | None
     ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
-        completed_at = job.work_timestamps.completed_at if job.work_timestamps else None
-        status = (job.work_status or "").lower()
-        complete = status in _COMPLETE if status in _KNOWN_STATUSES else completed_at is not None
+        status = facts.status
+        complete = status in _COMPLETE if status in _KNOWN_STATUSES else facts.completed is not None
         if not complete:
             if old is not None and old.c == 1:
                 return Record(old.a, old.b, 0, old.seq), None  # reopened: a later completion fires again
             return old, None
-        done = epoch(completed_at) if completed_at else 0
+        done = facts.completed or 0
         if old is not None and old.c == 1 and (done == old.a or done == 0):
             return old, None
-        anchor = done or (updated if updated > 0 else self.now)
+        anchor = done or (facts.updated if facts.updated > 0 else self.now)
         if old is None and anchor < self.state.horizon:
             return None, None  # completed before the horizon (or before go-live): history
         seq = old.seq if old is not None else 0
-        if not self._matches(job):
+        if not self._matches(raw):
             return Record(done, anchor, 1, seq), None
         return Record(done, anchor, 1, seq + 1), (False, None)
 
-    def _new_since_go_live(self, job: Job, updated: int) -> bool:
+    def _new_since_go_live(self, facts: Facts) -> bool:
         go_live = self.state.since
-        created = epoch(job.created_at) if job.created_at is not None else None
-        return updated >= go_live and created is not None and created >= go_live
+        return facts.updated >= go_live and facts.created is not None and facts.created >= go_live
 
     def _event_id(self, job_id: str, seq: int) -> str:
         tag = "s" if self.settings.kind == SCHEDULED else "c"

@@ -68,6 +68,11 @@ class JobFilter(BaseModel):
             raise HousecallProInputError("job filter", {"filters": f"must be a dict or JobFilter; got {value!r}"})
         return validate_input(cls, dict(value), what="job filter")
 
+    @property
+    def is_empty(self) -> bool:
+        """No dimension set: every job matches."""
+        return all(value is None for value in self.__dict__.values())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON primitives only (trigger kwargs, XCom)."""
         return self.model_dump(exclude_none=True)
