@@ -10,7 +10,7 @@ FLOOR_LOCK  := requirements/airflow-3.0.txt
 UV          := $(VENV)/bin/uv
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-floor lint typecheck test-newest test-floor lock sandbox clean
+.PHONY: demo test setup setup-floor lint typecheck test-newest test-floor lock sandbox clean bench
 
 ## demo: set up, start the sandbox, run the demo against it, show what happened
 demo: setup
@@ -63,3 +63,7 @@ lock: setup
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) .pytest_cache .mypy_cache .ruff_cache .demo
+
+## bench: polling cost, ours vs the http provider's HttpEventTrigger (not part of make test; ~20 min)
+bench: setup
+	$(VENV)/bin/python benchmarks/bench_triggers.py $(BENCH_ARGS)

@@ -249,12 +249,14 @@ def parse_raw_page(data: Any, key: str) -> Page[dict[str, Any]]:
     items = data.get(key) if isinstance(data, dict) else None
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ValueError(f"expected a list envelope with a {key!r} array of objects")
-    return Page[dict[str, Any]](
-        page=int(data.get("page") or 1),
-        page_size=int(data.get("page_size") or 0),
-        total_pages=int(data.get("total_pages") or 0),
-        total_items=int(data.get("total_items") or 0),
-        items=items,
+    try:
+        page, size = int(data.get("page") or 1), int(data.get("page_size") or 0)
+        pages, total = int(data.get("total_pages") or 0), int(data.get("total_items") or 0)
+    except (TypeError, ValueError):
+        raise ValueError(f"the list envelope's page numbers are not numbers: {data.get('page')!r}") from None
+    # Items are checked above and kept as sent: no per-item validation (or copy) on the hot path.
+    return Page[dict[str, Any]].model_construct(
+        page=page, page_size=size, total_pages=pages, total_items=total, items=items
     )
 
 

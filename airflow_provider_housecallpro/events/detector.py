@@ -117,51 +117,54 @@ def _stamp(value: str) -> int:
     return epoch(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
-def _time(raw: Mapping[str, Any], key: str, where: str) -> int | None:
-    value = raw.get(key)
+def _time(value: Any, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"{where}{key}: not a timestamp: {value!r}")
+    if value.__class__ is not str:
+        raise ValueError(f"{name}: not a timestamp: {value!r}")
     try:
         return _stamp(value)
     except ValueError:
-        raise ValueError(f"{where}{key}: not a timestamp: {value[:40]!r}") from None
+        raise ValueError(f"{name}: not a timestamp: {value[:40]!r}") from None
 
 
-def _object(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = raw.get(key)
+_NOTHING: dict[str, Any] = {}
+
+
+def _object(value: Any, name: str) -> Mapping[str, Any]:
     if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{key}: not an object")
-    return value
+        return _NOTHING
+    if value.__class__ is not dict and not isinstance(value, Mapping):
+        raise ValueError(f"{name}: not an object")
+    return value  # type: ignore[no-any-return]
 
 
 def read_facts(raw: Any) -> Facts:
-    """The detection fields of a raw job; ``ValueError`` names the first one that cannot be read."""
-    if not isinstance(raw, Mapping):
-        raise ValueError("job: not an object")
-    job_id = raw.get("id")
-    if not isinstance(job_id, str) or not job_id:
+    """The detection fields of a raw job; ``ValueError`` names the first one that cannot be read.
+
+    On the hot path (every job of every page): plain dict access, cached timestamp parsing, no models.
+    """
+    get = _object(raw, "job").get
+    job_id = get("id")
+    if job_id.__class__ is not str or not job_id:
         raise ValueError("id: missing or not a string")
-    status = raw.get("work_status")
-    if status is not None and not isinstance(status, str):
+    status = get("work_status")
+    if status is not None and status.__class__ is not str:
         raise ValueError("work_status: not a string")
-    schedule = _object(raw, "schedule")
-    window = schedule.get("arrival_window")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, int)):
+    schedule = _object(get("schedule"), "schedule").get
+    window = schedule("arrival_window")
+    if window is not None and window.__class__ is not int:
         raise ValueError("schedule.arrival_window: not a whole number")
-    updated = _time(raw, "updated_at", "")
+    updated = _time(get("updated_at"), "updated_at")
     return Facts(
-        id=job_id,
-        updated=-1 if updated is None else updated,
-        created=_time(raw, "created_at", ""),
-        status=(status or "").lower(),
-        start=_time(schedule, "scheduled_start", "schedule."),
-        end=_time(schedule, "scheduled_end", "schedule."),
-        window=window,
-        completed=_time(_object(raw, "work_timestamps"), "completed_at", "work_timestamps."),
+        job_id,
+        -1 if updated is None else updated,
+        _time(get("created_at"), "created_at"),
+        status.lower() if status else "",
+        _time(schedule("scheduled_start"), "schedule.scheduled_start"),
+        _time(schedule("scheduled_end"), "schedule.scheduled_end"),
+        window,
+        _time(_object(get("work_timestamps"), "work_timestamps").get("completed_at"), "work_timestamps.completed_at"),
     )
 
 

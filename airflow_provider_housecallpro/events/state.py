@@ -21,6 +21,7 @@ differs from the last one fired, and each record can be rewritten on its own.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import struct
 import zlib
@@ -44,6 +45,7 @@ class Record(NamedTuple):
     seq: int
 
 
+@functools.lru_cache(maxsize=200_000)  # the same ids come back poll after poll
 def job_key(job_id: str) -> int:
     """A job id as the 64-bit key of its record."""
     return int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=8).digest(), "little")

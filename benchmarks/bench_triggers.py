@@ -1,0 +1,332 @@
+"""What polling costs while nothing happens: N of our job triggers vs N of the http provider's HttpEventTrigger,
+polling the same local sandbox, in one event loop as one triggerer runs them. Not part of the test suite.
+
+    make bench            # or: .venv/bin/python benchmarks/bench_triggers.py [--repeat 3] [--quick]
+
+Each (kind, N) scenario runs in a fresh subprocess (clean RSS), R times; the table shows min / median / max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hcp-bench-"))
+sys.path.insert(0, str(HERE))
+KEY = "bench-key"
+IDLE_QUERY = "jobs?page=1&page_size=10&sort_by=updated_at&sort_direction=desc"
+
+
+def rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+# -- one scenario, in its own process ------------------------------------------------------------
+async def scenario(kind: str, n: int, accounts: int, interval: float, rounds: int, url: str) -> dict[str, Any]:
+    from airflow_provider_housecallpro.sandbox import SandboxAdmin
+
+    admin = SandboxAdmin(url)
+    stalls: list[float] = []
+    phase = {"name": "start"}
+    worst = {"start": 0.0, "steady": 0.0}
+
+    async def monitor() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            late = (loop.time() - before - 0.005) * 1000
+            stalls.append(late)
+            worst[phase["name"]] = max(worst[phase["name"]], late)
+
+    def make(i: int) -> Any:
+        conn = f"bench_{i % accounts}"
+        if kind == "ours":
+            from airflow_provider_housecallpro.events.state import DetectorState
+            from airflow_provider_housecallpro.triggers.jobs import JobScheduledTrigger
+
+            state = DetectorState(
+                kind="job.scheduled", cursor=int(time.time()) - 5, horizon=0, since=0, reconciled_at=int(time.time())
+            )
+            return JobScheduledTrigger(
+                housecallpro_conn_id=conn,
+                state=state.to_json(),
+                poll_interval=interval,
+                detector_options={"reconcile_interval": 86_400},
+            )
+        from airflow.providers.http.triggers.http import HttpEventTrigger
+
+        return HttpEventTrigger(
+            response_check_path="_http_check.never",
+            http_conn_id=f"http_{conn}",
+            endpoint=IDLE_QUERY,
+            headers={"Authorization": f"Token {KEY}"},
+            poll_interval=interval,
+        )
+
+    async def drain(trigger: Any) -> None:
+        async for _ in trigger.run():
+            pass
+
+    # Warm up as a running triggerer is: modules imported, a connection looked up, a poll made.
+    warm = asyncio.create_task(drain(make(0)))
+    await asyncio.sleep(interval * 1.2)
+    warm.cancel()
+    await asyncio.gather(warm, return_exceptions=True)
+    mon = asyncio.create_task(monitor())
+    cpu_idle0 = time.process_time()
+    await asyncio.sleep(interval)
+    idle_cpu_rate = (time.process_time() - cpu_idle0) / interval  # the monitor's own cost, subtracted
+    rss0 = rss_kib()
+    worst["start"] = 0.0
+    tasks = [asyncio.create_task(drain(make(i))) for i in range(n)]
+    await asyncio.sleep(interval * 1.5)  # start-up: every trigger's first poll
+    phase["name"] = "steady"
+    await asyncio.sleep(interval)
+    await asyncio.to_thread(admin.clear_requests)
+    cpu0, t0 = time.process_time(), time.monotonic()
+    await asyncio.sleep(interval * rounds)
+    cpu, elapsed = time.process_time() - cpu0, time.monotonic() - t0
+    requests = len(await asyncio.to_thread(admin.requests, "/jobs"))
+    rss1 = rss_kib()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    mon.cancel()
+    intervals = elapsed / interval
+    polls = n * intervals
+    return {
+        "requests_per_interval": requests / intervals,
+        "rss_per_trigger_kib": (rss1 - rss0) / n,
+        "stall_start_ms": worst["start"],
+        "stall_steady_ms": worst["steady"],
+        "cpu_per_idle_poll_ms": max(cpu - idle_cpu_rate * elapsed, 0.0) * 1000 / polls,
+    }
+
+
+def run_scenario(args: argparse.Namespace) -> None:
+    os.environ.update(json.loads(args.env))
+    out = asyncio.run(scenario(args.kind, args.n, args.accounts, args.interval, args.rounds, args.url))
+    print(json.dumps(out))
+
+
+# -- the whole benchmark -------------------------------------------------------------------------
+def connections(url: str, accounts: int) -> dict[str, str]:
+    env = {}
+    for i in range(accounts):
+        env[f"AIRFLOW_CONN_BENCH_{i}"] = json.dumps({"conn_type": "housecallpro", "host": url, "password": KEY})
+        env[f"AIRFLOW_CONN_HTTP_BENCH_{i}"] = json.dumps({"conn_type": "http", "host": url})
+    return env
+
+
+def spread(values: list[float], digits: int = 1) -> str:
+    if not values:
+        return "-"
+    fmt = f"{{:,.{digits}f}}"
+    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+
+
+def measure_offline(url: str) -> dict[str, str]:
+    """Bytes per idle poll, detector throughput vs json.loads, state size, detection latency, import cost."""
+    import httpx
+
+    from airflow_provider_housecallpro.api.models import parse_raw_page
+    from airflow_provider_housecallpro.events.detector import SCHEDULED, DetectorSettings
+    from airflow_provider_housecallpro.events.poll import drive, poll_plan, read_window
+    from airflow_provider_housecallpro.sandbox import SandboxAdmin
+
+    admin = SandboxAdmin(url)
+    admin.reset(seed=1)
+    admin.bulk_jobs(10_000)
+    headers = {"Authorization": f"Token {KEY}"}
+    idle = httpx.get(f"{url}/{IDLE_QUERY}", headers=headers)
+    out = {"idle poll bytes": f"{len(idle.content):,}"}
+
+    # Detector: the upcoming-window read of 10,000 jobs with nothing changed vs bare json.loads of the pages.
+    from datetime import UTC, datetime
+
+    settings = DetectorSettings(kind=SCHEDULED, page_size=200)
+    texts: dict[str, str] = {}
+
+    def fetch(query: Any) -> Any:
+        key = repr(query.to_params())
+        if key not in texts:
+            texts[key] = httpx.get(f"{url}/jobs", params=query.to_params(), headers=headers).text
+        return parse_raw_page(json.loads(texts[key]), "jobs")
+
+    first = drive(poll_plan(settings, None, datetime.now(UTC), since=datetime.now(UTC)), fetch)
+    ratios = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for text in texts.values():
+            json.loads(text)
+        bare = time.perf_counter() - t
+        from airflow_provider_housecallpro.events.detector import Detector
+
+        t = time.perf_counter()
+        detector = Detector(settings, first.state, datetime.now(UTC))
+        drive_window = read_window(detector, settings)
+        try:
+            query = next(drive_window)
+            while True:
+                query = drive_window.send(fetch(query))
+        except StopIteration:
+            pass
+        result = detector.finish(reconciled=True)
+        ours = time.perf_counter() - t
+        assert result.events == []
+        ratios.append(100 * bare / ours)
+    jobs = first.state.to_json()
+    out["detector vs json.loads (nothing fires), %"] = spread(ratios, 0)
+    out["state bytes per job (10,000 jobs)"] = f"{len(json.dumps(jobs)) / max(jobs['count'], 1):.1f}"
+
+    # Import cost: a fresh interpreter importing our sensor module vs the http provider's sensor module.
+    for label, module in (
+        ("import ours (s)", "airflow_provider_housecallpro.sensors.jobs"),
+        ("import http sensor (s)", "airflow.providers.http.sensors.http"),
+    ):
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import {module}"], check=True, capture_output=True)
+            times.append(time.perf_counter() - t)
+        out[label] = spread(times, 2)
+    return out
+
+
+def detection_latency(url: str, interval: float, samples: int) -> list[float]:
+    """Book a job at a random moment; how long until our trigger yields it (poll interval ``interval``)."""
+    import random
+
+    from airflow_provider_housecallpro.events.state import DetectorState
+    from airflow_provider_housecallpro.sandbox import SandboxAdmin
+    from airflow_provider_housecallpro.triggers.jobs import JobScheduledTrigger
+
+    admin = SandboxAdmin(url)
+    customer = admin.all_jobs()[0]["customer"]["id"]
+    os.environ.update(connections(url, 1))
+    lat = []
+    for _ in range(samples):
+
+        async def once() -> float:
+            state = DetectorState(
+                kind="job.scheduled", cursor=int(time.time()), horizon=0, since=0, reconciled_at=int(time.time())
+            )
+            trigger = JobScheduledTrigger(housecallpro_conn_id="bench_0", state=state.to_json(), poll_interval=interval)
+            gen = trigger.run()
+            task = asyncio.ensure_future(gen.__anext__())
+            await asyncio.sleep(random.uniform(0.2, interval))
+            day = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+            booked = time.monotonic()
+            await asyncio.to_thread(admin.book_job, customer_id=customer, scheduled_start=f"{day}T15:00:00Z")
+            await task
+            return time.monotonic() - booked
+
+        lat.append(asyncio.run(once()))
+    return lat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="N up to 100 only")
+    parser.add_argument("--scenario", action="store_true", help=argparse.SUPPRESS)
+    for name, kind in (
+        ("--kind", str),
+        ("--n", int),
+        ("--accounts", int),
+        ("--interval", float),
+        ("--rounds", int),
+        ("--url", str),
+        ("--env", str),
+    ):
+        parser.add_argument(name, type=kind)
+    args = parser.parse_args()
+    if args.scenario:
+        return run_scenario(args)
+
+    from airflow_provider_housecallpro.sandbox import SandboxServer
+
+    sizes = [1, 10, 100] if args.quick else [1, 10, 100, 1000]
+    with SandboxServer(api_key=KEY, seed=1) as sandbox:
+        url = sandbox.url
+        rows: dict[tuple[str, int, str], dict[str, list[float]]] = {}
+        plan = [(n, 1) for n in sizes] + [(n, n) for n in sizes if 1 < n <= 100]
+        for n, accounts in plan:
+            env = json.dumps(connections(url, accounts))
+            interval = 2.0 if n <= 100 else 10.0
+            for kind in ("ours", "http"):
+                for _ in range(args.repeat):
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--scenario",
+                        "--kind",
+                        kind,
+                        "--n",
+                        str(n),
+                        "--accounts",
+                        str(accounts),
+                        "--interval",
+                        str(interval),
+                        "--rounds",
+                        "3",
+                        "--url",
+                        url,
+                        "--env",
+                        env,
+                    ]
+                    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+                    if done.returncode != 0:
+                        raise SystemExit(f"scenario {kind} N={n} failed:\n{done.stderr[-3000:]}")
+                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                    where = "one account" if accounts == 1 else "N accounts"
+                    for key, value in result.items():
+                        rows.setdefault((kind, n, where), {}).setdefault(key, []).append(value)
+        # Start-up: 100 triggers at once (measured inside the N=100 scenarios above, first 1.5 intervals).
+        offline = measure_offline(url)
+        latency = detection_latency(url, interval=2.0, samples=5 if not args.quick else 3)
+
+    print(f"\nmachine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; ", end="")
+    import airflow
+
+    print(f"Airflow {airflow.__version__}; min / median / max over {args.repeat} runs\n")
+    metrics = [
+        ("requests_per_interval", "API requests per interval", 1),
+        ("rss_per_trigger_kib", "RSS per trigger (KiB)", 0),
+        ("stall_steady_ms", "worst loop stall, steady (ms)", 0),
+        ("stall_start_ms", "worst loop stall, start-up (ms)", 0),
+        ("cpu_per_idle_poll_ms", "CPU per idle poll (ms)", 2),
+    ]
+    print("| N | where | metric | ours | http provider |")
+    print("|---|---|---|---|---|")
+    for (kind, n, where), _ in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][1])):
+        if kind != "ours":
+            continue
+        for key, label, digits in metrics:
+            if where == "N accounts" and key != "requests_per_interval":
+                continue
+            ours = spread(rows[("ours", n, where)][key], digits)
+            http = spread(rows[("http", n, where)][key], digits)
+            print(f"| {n:,} | {where} | {label} | {ours} | {http} |")
+    print()
+    for label, value in offline.items():
+        print(f"- {label}: {value}")
+    print(f"- detection latency at poll interval 2 s (s): {spread(latency, 2)}")
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    main()
