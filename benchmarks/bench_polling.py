@@ -58,10 +58,10 @@ def main() -> None:
         t = time.perf_counter()
         result = hook.poll_job_events(poll_plan(settings, state, datetime.now(UTC)))
         burst = time.perf_counter() - t
-        size = len(json.dumps(result.state.model_dump(mode="json")))
+        size = len(json.dumps(result.state.to_json()))
         print(
             f"burst of {args.jobs} bookings: {len(result.events)} events in {burst:.2f} s, "
-            f"{len(admin.requests())} requests, state {len(result.state.jobs)} jobs / {size / 1024:.0f} KiB"
+            f"{len(admin.requests())} requests, state {len(result.state.records)} jobs / {size / 1024:.0f} KiB"
         )
 
         t = time.perf_counter()

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from airflow_provider_housecallpro.api.models import Job, format_timestamp
+from airflow_provider_housecallpro.api.models import Job
 
 
 def build_event(
@@ -50,27 +49,6 @@ def build_event(
         "customer_phone": phone,
         "customer_email": customer.email if customer else None,
     }
-
-
-def schedule_fingerprint(start: datetime, end: datetime | None, arrival_window: int | None) -> str:
-    """A schedule as ``start|end|arrival_window`` (epoch seconds; empty when absent)."""
-    return "|".join(
-        [
-            str(int(start.timestamp())),
-            "" if end is None else str(int(end.timestamp())),
-            "" if arrival_window is None else str(arrival_window),
-        ]
-    )
-
-
-def decode_schedule(fingerprint: str) -> dict[str, Any]:
-    """A schedule fingerprint back as the API's schedule fields."""
-    start, end, window = [*fingerprint.split("|"), "", ""][:3]
-
-    def ts(epoch: str) -> str | None:
-        return format_timestamp(datetime.fromtimestamp(int(epoch), UTC)) if epoch else None
-
-    return {"scheduled_start": ts(start), "scheduled_end": ts(end), "arrival_window": int(window) if window else None}
 
 
 EVENT_KEYS = frozenset({"event", "job", "is_paid", "customer_name", "customer_phone", "customer_email"})
