@@ -112,20 +112,22 @@ class Facts:
 
 
 @functools.lru_cache(maxsize=4096)
-def _stamp(value: str) -> int:
+def stamp_epoch(value: str) -> int:
     parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     return epoch(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def _time(value: Any, name: str) -> int | None:
-    if value is None or value == "":
+    if value.__class__ is str:
+        if not value:
+            return None
+        try:
+            return stamp_epoch(value)
+        except ValueError:
+            raise ValueError(f"{name}: not a timestamp: {value[:40]!r}") from None
+    if value is None:
         return None
-    if value.__class__ is not str:
-        raise ValueError(f"{name}: not a timestamp: {value!r}")
-    try:
-        return _stamp(value)
-    except ValueError:
-        raise ValueError(f"{name}: not a timestamp: {value[:40]!r}") from None
+    raise ValueError(f"{name}: not a timestamp: {value!r}")
 
 
 _NOTHING: dict[str, Any] = {}
@@ -144,27 +146,34 @@ def read_facts(raw: Any) -> Facts:
 
     On the hot path (every job of every page): plain dict access, cached timestamp parsing, no models.
     """
-    get = _object(raw, "job").get
+    if raw.__class__ is not dict:
+        raw = _object(raw, "job")
+    get = raw.get
     job_id = get("id")
     if job_id.__class__ is not str or not job_id:
         raise ValueError("id: missing or not a string")
     status = get("work_status")
     if status is not None and status.__class__ is not str:
         raise ValueError("work_status: not a string")
-    schedule = _object(get("schedule"), "schedule").get
-    window = schedule("arrival_window")
+    schedule = get("schedule")
+    if schedule.__class__ is not dict:
+        schedule = _object(schedule, "schedule")
+    window = schedule.get("arrival_window")
     if window is not None and window.__class__ is not int:
         raise ValueError("schedule.arrival_window: not a whole number")
+    done = get("work_timestamps")
+    if done.__class__ is not dict:
+        done = _object(done, "work_timestamps")
     updated = _time(get("updated_at"), "updated_at")
     return Facts(
         job_id,
         -1 if updated is None else updated,
         _time(get("created_at"), "created_at"),
         status.lower() if status else "",
-        _time(schedule("scheduled_start"), "schedule.scheduled_start"),
-        _time(schedule("scheduled_end"), "schedule.scheduled_end"),
+        _time(schedule.get("scheduled_start"), "schedule.scheduled_start"),
+        _time(schedule.get("scheduled_end"), "schedule.scheduled_end"),
         window,
-        _time(_object(get("work_timestamps"), "work_timestamps").get("completed_at"), "work_timestamps.completed_at"),
+        _time(done.get("completed_at"), "work_timestamps.completed_at"),
     )
 
 
@@ -197,7 +206,7 @@ class Detector:
         if state.kind != settings.kind:
             raise ValueError(f"state is for {state.kind} events, not {settings.kind}")
         self.state = state
-        self._seen: dict[str, tuple[int, int, Facts, Mapping[str, Any]]] = {}
+        self._seen: dict[str, tuple[int, int, Facts, Mapping[str, Any] | None]] = {}
         self._reads = 0
         self._jobs: dict[int, Job | None] = {}
         self.skipped: list[str] = []
@@ -226,6 +235,8 @@ class Detector:
         """How many jobs seen so far would fire for a first sight (find-records stops at its limit)."""
         count = 0
         for _u, _o, facts, raw in self._seen.values():
+            if raw is None:
+                continue
             if self.settings.kind == SCHEDULED:
                 hit = facts.status in _BOOKED and facts.start is not None
             else:
@@ -245,7 +256,20 @@ class Detector:
         self._reads += 1
         known = self._seen.get(facts.id)
         if known is None or facts.updated >= known[0]:
-            self._seen[facts.id] = (facts.updated, self._reads, facts, raw)
+            # A job that matches its record needs no payload: drop the raw dict now (a window read of 10,000
+            # unchanged jobs then keeps nothing alive until the poll ends).
+            self._seen[facts.id] = (facts.updated, self._reads, facts, None if self._unchanged(facts) else raw)
+
+    def _unchanged(self, facts: Facts) -> bool:
+        old = self.state.records.get(job_key(facts.id))
+        if old is None:
+            return False
+        if self.settings.kind == SCHEDULED:
+            booked = facts.start is not None and facts.status in _BOOKED
+            window = NO_WINDOW if facts.window is None else facts.window & 0xFFFF
+            return booked and old.a != 0 and (old.a, old.b, old.c) == (facts.start, facts.end or 0, window)
+        complete = facts.status in _COMPLETE if facts.status in _KNOWN_STATUSES else facts.completed is not None
+        return complete and old.c == 1 and (facts.completed or 0) in (old.a, 0)
 
     def _job(self, raw: Mapping[str, Any]) -> Job | None:
         """The full job, for filters and payloads: only read for jobs whose fingerprint changed."""
@@ -277,7 +301,10 @@ class Detector:
         changes: dict[int, Record] = {}
         found: list[tuple[int, str, tuple[int, Record, dict[str, Any]]]] = []
         detected_at = format_timestamp(datetime.fromtimestamp(self.now, UTC))
-        for job_id, (updated, _order, facts, raw) in self._seen.items():
+        for job_id, (updated, _order, facts, kept) in self._seen.items():
+            if kept is None:
+                continue  # matches its record: nothing to judge
+            raw = kept
             key = job_key(job_id)
             old = before.get(key)
             if self.settings.kind == SCHEDULED:

@@ -40,6 +40,7 @@ from airflow_provider_housecallpro.events.detector import (
     DetectorSettings,
     DetectorState,
     PollResult,
+    stamp_epoch,
 )
 from airflow_provider_housecallpro.events.state import epoch, from_epoch
 
@@ -73,11 +74,13 @@ def poll_plan(
 
 # -- changes pass ---------------------------------------------------------------------------------
 def updated_epoch(raw: Mapping[str, Any]) -> int | None:
+    value = raw.get("updated_at")
+    if value.__class__ is not str or not value:
+        return None
     try:
-        value = parse_timestamp(raw.get("updated_at"))
+        return stamp_epoch(value)
     except ValueError:
         return None
-    return None if value is None else epoch(value)
 
 
 def _changes(page: int, size: int) -> JobsQuery:

@@ -2,7 +2,7 @@
 
 Each trigger *subscribes* with its own detector (filter, state, cursor, event cap). The account's
 :class:`SharedPoller` owns the one HTTP client (created once, in a thread, off the event loop) and one loop
-that, every tick, runs the poll plans of the subscribers that are due **together**: identical page requests
+that, every tick, runs the poll plans of the subscribers that are due one after another: identical page requests
 (the idle poll's first page, the upcoming-window ranges) are fetched once and handed to every plan that asks,
 and a plan that needs more (an older cursor after a restart, a late joiner) reads further on its own. A
 failing fetch fails every plan that waited on it with the same error. The last subscriber leaving stops the
@@ -72,8 +72,6 @@ class _TickPages:
                 pending = asyncio.ensure_future(self._fetch(query))
                 self._pages[key] = pending
             served.add(key)
-            if pending.done():
-                await asyncio.sleep(0)  # let the loop breathe between plans fed from the cache
             return await asyncio.shield(pending)
 
         return read
@@ -157,7 +155,12 @@ class SharedPoller:
             sub.state = result.state
             sub.results.put_nowait(result)
 
-        await asyncio.gather(*(one(sub) for sub in due))
+        # One plan after another, yielding in between: the first plan fetches, the others are fed from the tick's
+        # pages, and the loop runs other triggers between plans (1,000 plans resumed in one batch would stall it
+        # for their whole CPU time).
+        for sub in due:
+            await one(sub)
+            await asyncio.sleep(0)
         pages.settle()
 
 
