@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
+from pydantic import BaseModel
+
 from airflow_provider_housecallpro.api.core import ApiRequest
 from airflow_provider_housecallpro.api.models import (
     Company,
@@ -23,10 +25,12 @@ from airflow_provider_housecallpro.api.models import (
     RawJob,
     parse_page,
     parse_raw_page,
+    tolerant_validate,
 )
 from airflow_provider_housecallpro.api.query import CustomersQuery, JobsQuery, SimpleListQuery
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,13 @@ def _id(value: str, what: str) -> str:
     return quote(value.strip(), safe="")
 
 
+def _tolerant(model: type[M]) -> Callable[[Any], M]:
+    """Read one record as the live API may send it (see ``tolerant_validate``)."""
+    return lambda data: tolerant_validate(model, data)[0]
+
+
 def get_company() -> Operation[Company]:
-    return Operation(ApiRequest("GET", "/company"), Company.model_validate)
+    return Operation(ApiRequest("GET", "/company"), _tolerant(Company))
 
 
 def list_jobs(query: JobsQuery) -> Operation[Page[Job]]:
@@ -56,7 +65,7 @@ def list_jobs_raw(query: JobsQuery) -> Operation[Page[RawJob]]:
 
 def get_job(job_id: str, expand: list[str] | None = None) -> Operation[Job]:
     params = [("expand[]", e) for e in expand or []]
-    return Operation(ApiRequest("GET", f"/jobs/{_id(job_id, 'job_id')}", params), Job.model_validate)
+    return Operation(ApiRequest("GET", f"/jobs/{_id(job_id, 'job_id')}", params), _tolerant(Job))
 
 
 def get_job_line_items(job_id: str) -> Operation[list[dict[str, Any]]]:
@@ -74,7 +83,7 @@ def list_customers(query: CustomersQuery) -> Operation[Page[Customer]]:
 
 
 def get_customer(customer_id: str) -> Operation[Customer]:
-    return Operation(ApiRequest("GET", f"/customers/{_id(customer_id, 'customer_id')}"), Customer.model_validate)
+    return Operation(ApiRequest("GET", f"/customers/{_id(customer_id, 'customer_id')}"), _tolerant(Customer))
 
 
 def create_customer(customer: CustomerCreate) -> Operation[Customer]:

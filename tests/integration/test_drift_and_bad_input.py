@@ -100,6 +100,13 @@ def test_hook_list_keeps_the_readable_records_of_a_page(
     assert any("skipping job <no id>" in r.getMessage() for r in caplog.records)
 
 
+def test_hook_get_job_reads_a_drifted_job(hook: HousecallProHook, admin: SandboxAdmin) -> None:
+    job = admin.book_job(customer_id=a_customer(hook), **slot(2))
+    admin.fault("malformed", path=f"/jobs/{job['id']}", body=json.dumps(_drifted(job, {"locked_at": "string"})))
+    got = hook.get_job(job["id"])
+    assert got.id == job["id"] and got.locked_at is None
+
+
 @pytest.mark.parametrize("body", ['{"jobs": [', '{"data": []}', "[1, 2]", '{"jobs": [1, 2]}'])
 def test_not_an_envelope_is_a_decode_error_and_an_error_event(
     body: str, hook: HousecallProHook, admin: SandboxAdmin, connection: str
