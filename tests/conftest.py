@@ -32,7 +32,15 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
 from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer  # noqa: E402
+
+# CI runs the same examples every time (a property failure is reproducible, never a flake); locally each run
+# explores new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 # A distinctive key, so tests can assert it never shows up anywhere.
 API_KEY = "hcp-test-SECRET-9f3c2a7e51"
