@@ -361,7 +361,14 @@ class AirflowStack:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 180.0) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
-            run = self.dag_run(dag_id, run_id)
+            # Airflow 3.0's API server commits a triggered run after it has answered the POST, so a GET right
+            # after it can still answer 404: that is "not there yet", not a failure.
+            response = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            if response.status_code == 404:
+                return None
+            if not response.is_success:
+                self.fail(f"GET dagRuns/{run_id} answered {response.status_code}: {response.text}")
+            run: dict[str, Any] = response.json()
             return run if run["state"] in FINISHED_RUN_STATES else None
 
         return self.wait_for(f"run {run_id!r} of {dag_id!r} to finish", finished, timeout=timeout)

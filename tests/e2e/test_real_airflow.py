@@ -342,7 +342,7 @@ def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
     # A web-form lead: the fourth example DAG, triggered the way a form handler would.
     lead_run = f"web_form__{uuid.uuid4().hex[:8]}"
     lead = {"first_name": "Dee", "last_name": "Lead", "mobile_number": "5125550177", "lead_source": "Website"}
-    airflow.trigger(WEB_FORM_DAG, lead_run, conf=lead)
+    lead_run = airflow.trigger(WEB_FORM_DAG, lead_run, conf=lead)["dag_run_id"]
     assert airflow.wait_for_run(WEB_FORM_DAG, lead_run, timeout=120)["state"] == "success", airflow.diagnostics()
     moved = airflow.wait_for("the reschedule notice", lambda: [m for m in admin.sms() if "moved" in m["body"]], 120)
     # One confirmation per booking, one "moved" notice for the reschedule, one thank-you for the completion.
