@@ -307,7 +307,7 @@ def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
         return run_id
 
     def handled(dag_id: str, run_id: str, sensor: str) -> list[Json]:
-        airflow.wait_for(f"{dag_id} {run_id}", lambda: airflow.dag_run(dag_id, run_id)["state"] != "running", 120)
+        airflow.wait_for(f"{dag_id} {run_id}", lambda: airflow.dag_run(dag_id, run_id)["state"] != "running", 300)
         run = airflow.dag_run(dag_id, run_id)
         assert run["state"] == "success", airflow.diagnostics()
         events: list[Json] = airflow.xcom(dag_id, run_id, sensor)
@@ -322,16 +322,16 @@ def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
         lambda: jobs.append(admin.book_job(customer_id=people[2]["id"], **slot(5))),
     ]
     for done, change in enumerate(changes):
-        run_id = airflow.wait_for(f"run {done + 1} to wait", lambda d=done: waiting_run(BOOKING_DAG, d), 120)
+        run_id = airflow.wait_for(f"run {done + 1} to wait", lambda d=done: waiting_run(BOOKING_DAG, d), 300)
         change()
         runs.append(handled(BOOKING_DAG, run_id, "job_scheduled"))
     # A completion, made while the completion DAG's first run waits: handled once, by that run.
-    first = airflow.wait_for("the completion run to wait", lambda: waiting_run(EXAMPLE_DAG.dag_id, 0), 120)
+    first = airflow.wait_for("the completion run to wait", lambda: waiting_run(EXAMPLE_DAG.dag_id, 0), 300)
     admin.start(jobs[1]["id"])
     admin.complete(jobs[1]["id"], paid=True)
     completions = handled(EXAMPLE_DAG.dag_id, first, "job_completed")
     # The booking DAG's next run finds nothing new in the completion (it is no booking): it keeps waiting.
-    fifth = airflow.wait_for("run 5 to wait", lambda: waiting_run(BOOKING_DAG, 4), 120)
+    fifth = airflow.wait_for("run 5 to wait", lambda: waiting_run(BOOKING_DAG, 4), 300)
 
     summary = [[(e["job"]["id"], e["event"]["is_reschedule"]) for e in run] for run in runs]
     a, b, c = (j["id"] for j in jobs)
@@ -343,8 +343,8 @@ def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
     lead_run = f"web_form__{uuid.uuid4().hex[:8]}"
     lead = {"first_name": "Dee", "last_name": "Lead", "mobile_number": "5125550177", "lead_source": "Website"}
     lead_run = airflow.trigger(WEB_FORM_DAG, lead_run, conf=lead)["dag_run_id"]
-    assert airflow.wait_for_run(WEB_FORM_DAG, lead_run, timeout=120)["state"] == "success", airflow.diagnostics()
-    moved = airflow.wait_for("the reschedule notice", lambda: [m for m in admin.sms() if "moved" in m["body"]], 120)
+    assert airflow.wait_for_run(WEB_FORM_DAG, lead_run, timeout=300)["state"] == "success", airflow.diagnostics()
+    moved = airflow.wait_for("the reschedule notice", lambda: [m for m in admin.sms() if "moved" in m["body"]], 300)
     # One confirmation per booking, one "moved" notice for the reschedule, one thank-you for the completion.
     texts = sorted(m["to"][-10:] for m in admin.sms())
     mobiles = [p["mobile_number"] for p in people]
