@@ -279,7 +279,8 @@ def test_reschedule_notices_customer_and_crew_new_bookings_left_to_flow_1(
 
 def test_reschedule_detected_by_the_crm_seen_before_lookup(env: SandboxAdmin, crm_db: Path) -> None:
     """The alternative branch: the job ID is on a CRM contact, so it is a reschedule — even where the
-    sensor saw only one change (its first run starts after the booking) and so reports a new booking."""
+    sensor saw only one change (its first run starts after the booking and the move) and so reports a new
+    booking."""
     admin = env
     ava = new_customer(admin, "Ava", "Smith", "5125551234")
     newcomer = new_customer(admin, "Liam", "Newman", "5125550111")
@@ -289,7 +290,8 @@ def test_reschedule_detected_by_the_crm_seen_before_lookup(env: SandboxAdmin, cr
     assert run_dag(example("hcp_booking_confirmation_crm_sync"), run_conf={"since": since}).state == "success"
     admin.clear_messages()
 
-    since = just_before()
+    # The reschedule DAG goes live with the same `since`: the job was created after it, so its first run,
+    # which never saw the booking, reports it as a new booking — the CRM knows better.
     after, new = local_slot(5, 8)
     admin.reschedule(job["id"], **after)
     fresh = admin.book_job(customer_id=newcomer["id"], job_type="Electrical", **local_slot(6, 10)[0])
