@@ -177,6 +177,19 @@ def read_facts(raw: Any) -> Facts:
     )
 
 
+def _booked_schedule(facts: Facts) -> tuple[int, int, int] | None:
+    """(start, end or 0, arrival window or NO_WINDOW) while the job is booked, else None."""
+    if facts.start is None or facts.status not in _BOOKED:
+        return None
+    return facts.start, facts.end or 0, NO_WINDOW if facts.window is None else facts.window & 0xFFFF
+
+
+def _is_complete(facts: Facts) -> bool:
+    if facts.status in _KNOWN_STATUSES:
+        return facts.status in _COMPLETE
+    return facts.completed is not None  # an unknown status: trust the completion time
+
+
 def _sort_key(item: tuple[int, str, Any]) -> tuple[int, str]:
     return item[0], item[1]
 
@@ -265,11 +278,9 @@ class Detector:
         if old is None:
             return False
         if self.settings.kind == SCHEDULED:
-            booked = facts.start is not None and facts.status in _BOOKED
-            window = NO_WINDOW if facts.window is None else facts.window & 0xFFFF
-            return booked and old.a != 0 and (old.a, old.b, old.c) == (facts.start, facts.end or 0, window)
-        complete = facts.status in _COMPLETE if facts.status in _KNOWN_STATUSES else facts.completed is not None
-        return complete and old.c == 1 and (facts.completed or 0) in (old.a, 0)
+            booked = _booked_schedule(facts)
+            return booked is not None and old.a != 0 and (old.a, old.b, old.c) == booked
+        return _is_complete(facts) and old.c == 1 and (facts.completed or 0) in (old.a, 0)
 
     def _job(self, raw: Mapping[str, Any]) -> Job | None:
         """The full job, for filters and payloads: only read for jobs whose fingerprint changed."""
@@ -372,11 +383,11 @@ class Detector:
     def _judge_schedule(
         self, facts: Facts, raw: Mapping[str, Any], old: Record | None
     ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
-        if facts.start is None or facts.status not in _BOOKED:
+        fingerprint = _booked_schedule(facts)
+        if fingerprint is None:
             if old is not None and old.a != 0:  # canceled / unscheduled / done: a later booking is new
                 return Record(0, self.now, NO_WINDOW, old.seq), None
             return old, None
-        fingerprint = (facts.start, facts.end or 0, NO_WINDOW if facts.window is None else facts.window & 0xFFFF)
         if old is not None and old.a != 0 and (old.a, old.b, old.c) == fingerprint:
             return old, None
         if old is None:
@@ -393,9 +404,7 @@ class Detector:
     def _judge_completion(
         self, facts: Facts, raw: Mapping[str, Any], old: Record | None
     ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
-        status = facts.status
-        complete = status in _COMPLETE if status in _KNOWN_STATUSES else facts.completed is not None
-        if not complete:
+        if not _is_complete(facts):
             if old is not None and old.c == 1:
                 return Record(old.a, old.b, 0, old.seq), None  # reopened: a later completion fires again
             return old, None
