@@ -20,14 +20,16 @@ Rules (README "When they fire"):
   The horizon trails ``now - retention`` and never passes ``now``, so pruning never turns a future
   booking into history.
 
-Each event's ``event.id`` is ``<job id>/<s|c>/<go-live>-<n>``: ``n`` counts the events this state has
+Each event's ``event.id`` is ``<job id>/<s|c>/<go-live>-<n>.<change>``: ``n`` counts the events this state has
 delivered for the job, so it is unique per delivered change (A→B→A→B gives three ids) and the same when
-a failed try's change is detected again (its state is rolled back with it).
+a failed try's change is detected again (its state is rolled back with it); ``<change>`` hashes the change
+itself, so a different change found from a state that was lost after delivery gets a different id.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -336,7 +338,7 @@ class Detector:
                 raw,
                 job,
                 event_type=self.settings.kind,
-                event_id=self._event_id(job_id, new.seq),
+                event_id=self._event_id(job_id, new),
                 is_reschedule=is_reschedule,
                 previous_schedule=previous,
                 detected_at=detected_at,
@@ -423,9 +425,15 @@ class Detector:
         go_live = self.state.since
         return facts.updated >= go_live and facts.created is not None and facts.created >= go_live
 
-    def _event_id(self, job_id: str, seq: int) -> str:
+    def _event_id(self, job_id: str, record: Record) -> str:
+        """``<job>/<s|c>/<go-live>-<n>.<what>``: ``n`` counts the changes delivered for the job, ``what`` is a short
+        hash of the change itself (the schedule, or the completion time). A change found again after a lost
+        state gets the same id; a *different* change found after a lost state (the job moved on meanwhile) gets
+        another one, so an idempotency ledger never mistakes it for the one already delivered."""
         tag = "s" if self.settings.kind == SCHEDULED else "c"
-        return f"{job_id}/{tag}/{_base36(self.state.since)}-{seq}"
+        what = (record.a, record.b, record.c) if self.settings.kind == SCHEDULED else (record.a,)
+        digest = int.from_bytes(hashlib.blake2b(repr(what).encode(), digest_size=4).digest(), "little")
+        return f"{job_id}/{tag}/{_base36(self.state.since)}-{record.seq}.{_base36(digest)}"
 
     # -- bounded state --------------------------------------------------------------------------
     def _prune(self, state: DetectorState) -> None:
