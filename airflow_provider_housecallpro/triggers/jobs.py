@@ -30,6 +30,8 @@ from airflow_provider_housecallpro.triggers.shared_poller import Subscription, s
 
 __all__ = ["JobCompletedTrigger", "JobEventsTrigger", "JobScheduledTrigger", "detector_settings"]
 
+FIRST_POLL_DELAY = 10.0  # seconds
+
 
 class JobEventsTrigger(BaseTrigger):
     """Poll Housecall Pro until jobs change in a way that fires events, then yield them once.
@@ -91,7 +93,11 @@ class JobEventsTrigger(BaseTrigger):
         try:
             state = DetectorState.from_json(self.state, self.kind)  # decoded once, then kept by the poller
             poller = await shared_poller(self._account(), hook.aget_client_config)
-            subscription = Subscription(self.settings, state, self.poll_interval, self.max_events)
+            # The sensor polled in the worker just before deferring: the trigger's first poll comes one interval
+            # later (at most FIRST_POLL_DELAY), which also keeps clear of an Airflow 3.0 scheduler race that fails
+            # a try whose trigger fires before the scheduler has seen the worker leave (see docs/RELIABILITY.md).
+            delay = min(self.poll_interval, FIRST_POLL_DELAY)
+            subscription = Subscription(self.settings, state, self.poll_interval, self.max_events, delay=delay)
             poller.subscribe(subscription)
             try:
                 return await self._wait(subscription)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,9 +44,11 @@ class Subscription:
     """One trigger's detector, fed by the account's poller. Results arrive on ``results``."""
 
     settings: DetectorSettings
-    state: DetectorState
+    state: DetectorState | None
     interval: float
     max_events: int | None = None
+    delay: float = 0.0  # the first poll comes no sooner than this many seconds after subscribing
+    since: datetime | None = None  # go-live when ``state`` is None (a first run)
     results: asyncio.Queue[PollResult | BaseException] = field(default_factory=asyncio.Queue)
     last_poll: float = float("-inf")
     polls: int = 0
@@ -94,11 +97,17 @@ class SharedPoller:
 
     # -- subscribers ------------------------------------------------------------------------------
     def subscribe(self, subscription: Subscription) -> None:
-        # Join the cadence of those already polling at this interval (one request serves them all); the
-        # first subscriber, or one with a new interval, polls at once.
-        peers = [s.last_poll for s in self.subscribers if s.interval == subscription.interval and s.polls]
+        # Join the cadence of those already polling at this interval (one request serves them all): the first of
+        # their polls at least ``delay`` from now. The first subscriber, or one with a new interval, polls after
+        # ``delay``.
+        interval, earliest = subscription.interval, time.monotonic() + subscription.delay
+        peers = [s.last_poll for s in self.subscribers if s.interval == interval and s.polls]
         if peers:
-            subscription.last_poll = max(peers)
+            phase = max(peers)
+            behind = earliest - (phase + interval)
+            subscription.last_poll = phase + (max(0, math.ceil(behind / interval)) * interval if behind > 0 else 0)
+        elif subscription.delay > 0:
+            subscription.last_poll = earliest - interval
         self.subscribers.append(subscription)
         self._wake.set()
         if self._task is None or self._task.done():
@@ -147,7 +156,7 @@ class SharedPoller:
             sub.last_poll = started
             sub.polls += 1
             try:
-                plan = poll_plan(sub.settings, sub.state, now, max_events=sub.max_events)
+                plan = poll_plan(sub.settings, sub.state, now, since=sub.since, max_events=sub.max_events)
                 result = await adrive(plan, pages.reader())
             except Exception as exc:  # every plan that waited on a failed fetch gets the same error
                 sub.results.put_nowait(exc)

@@ -108,6 +108,8 @@ class AirflowStack:
         self.airflow = [str(airflow)] if airflow.exists() else [python, "-m", "airflow"]
         self.env = self._environment(python, env or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.killed: list[str] = []
+        self.log_files: dict[str, Path] = {}
         self._client = httpx.Client(base_url=self.url, timeout=30.0)
 
     # -- configuration ------------------------------------------------------------------------------
@@ -197,8 +199,9 @@ class AirflowStack:
             timeout=timeout,
         )
 
-    def _spawn(self, name: str, args: list[str]) -> None:
-        out = (self.output_dir / f"{name}.log").open("wb")
+    def _spawn(self, name: str, args: list[str], log_name: str | None = None) -> None:
+        self.log_files[name] = self.output_dir / f"{log_name or name}.log"
+        out = self.log_files[name].open("wb")
         try:
             self.procs[name] = subprocess.Popen(
                 [*self.airflow, *args],
@@ -266,9 +269,7 @@ class AirflowStack:
         for name, proc in self.procs.items():
             rc = proc.poll()
             status = "running" if rc is None else f"exited with {rc}"
-            parts.append(
-                f"----- {name} ({status}), last {lines} lines -----\n{_tail(self.output_dir / f'{name}.log', lines)}"
-            )
+            parts.append(f"----- {name} ({status}), last {lines} lines -----\n{_tail(self.log_files[name], lines)}")
         task_logs = (
             sorted(str(p.relative_to(self.log_dir)) for p in self.log_dir.rglob("*.log"))
             if self.log_dir.exists()
@@ -285,8 +286,29 @@ class AirflowStack:
             if proc.poll() is not None:
                 self.fail(f"Airflow component {name!r} exited with {proc.returncode}")
 
-    def wait_for(self, what: str, condition: Callable[[], T | None], timeout: float, interval: float = 0.2) -> T:
-        """Poll ``condition`` until it returns something truthy; fail (with logs) on timeout or a dead component."""
+    def dag_report(self, dag_id: str) -> str:
+        """Every run of ``dag_id`` with its task instances' states and tries, and the last task log lines."""
+        lines = []
+        for run in self.dag_runs(dag_id):
+            lines.append(f"run {run['dag_run_id']}: {run['state']} (run_after {run.get('run_after')})")
+            for ti in self.task_instances(dag_id, run["dag_run_id"]):
+                lines.append(f"  {ti['task_id']}[{ti['map_index']}]: {ti['state']} try {ti['try_number']}")
+                if ti["state"] not in (None, "success", "skipped", "scheduled", "queued"):
+                    with contextlib.suppress(Exception):
+                        log = self.task_log(dag_id, run["dag_run_id"], ti["task_id"], ti["try_number"], ti["map_index"])
+                        lines.extend("    | " + line for line in log.splitlines()[-25:])
+        return "\n".join(lines)
+
+    def wait_for(
+        self,
+        what: str,
+        condition: Callable[[], T | None],
+        timeout: float,
+        interval: float = 0.2,
+        dump: str | None = None,
+    ) -> T:
+        """Poll ``condition`` until it returns something truthy; fail (with logs, and the runs of DAG ``dump``) on
+        timeout or a dead component."""
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive()
@@ -294,7 +316,8 @@ class AirflowStack:
             if value:
                 return value
             if time.monotonic() > deadline:
-                self.fail(f"Timed out after {timeout:.0f} s waiting for {what}")
+                report = f"\n----- runs of {dump} -----\n{self.dag_report(dump)}" if dump else ""
+                self.fail(f"Timed out after {timeout:.0f} s waiting for {what}{report}")
             time.sleep(interval)  # the polling interval, not a synchronisation guess
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -339,6 +362,25 @@ class AirflowStack:
 
     def unpause(self, dag_id: str) -> None:
         self.api_json("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.api_json("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
+
+    # -- chaos --------------------------------------------------------------------------------------
+    def add(self, name: str, like: str) -> None:
+        """Start another component ``name`` running ``like``'s command (e.g. a second triggerer)."""
+        self._spawn(name, COMMANDS[like](self.port))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL component ``name`` and every process of its group: no clean-up runs."""
+        proc = self.procs.pop(name)
+        self._signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=30)
+        self.killed.append(name)
+
+    def restart(self, name: str, like: str) -> None:
+        """Start component ``name`` again after :meth:`kill` (its output goes to ``<name>-<n>.log``)."""
+        self._spawn(f"{name}", COMMANDS[like](self.port), log_name=f"{name}-{self.killed.count(name)}")
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         runs: list[dict[str, Any]] = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
