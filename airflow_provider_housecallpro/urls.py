@@ -1,9 +1,10 @@
-"""Base URLs from Airflow connection fields (shared by the Housecall Pro and SMS connections)."""
+"""Housecall Pro's base URL, and base URLs from Airflow connection fields (Housecall Pro and SMS connections)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+DEFAULT_BASE_URL = "https://api.housecallpro.com"  # the one definition
 _LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 

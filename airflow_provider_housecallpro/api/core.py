@@ -36,10 +36,9 @@ from airflow_provider_housecallpro.api.errors import (
     HousecallProTransportError,
     HousecallProValidationError,
 )
+from airflow_provider_housecallpro.urls import DEFAULT_BASE_URL
 
 log = logging.getLogger("airflow_provider_housecallpro.api")
-
-DEFAULT_BASE_URL = "https://api.housecallpro.com"
 
 
 def is_loopback(host: str | None) -> bool:

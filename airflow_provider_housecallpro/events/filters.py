@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from airflow_provider_housecallpro.api.customers import normalize_phone
 from airflow_provider_housecallpro.api.errors import HousecallProInputError
+from airflow_provider_housecallpro.api.matching import normalize_phone
 from airflow_provider_housecallpro.api.models import Job, validate_input
 from airflow_provider_housecallpro.api.query import WORK_STATUSES, as_list
 

@@ -9,8 +9,8 @@ from typing import Any, Protocol, TypeVar
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel
 
-from airflow_provider_housecallpro import CONN_FIELDS, CONN_TYPE, DEFAULT_BASE_URL
-from airflow_provider_housecallpro.api import customers as matching
+from airflow_provider_housecallpro import CLIENT_EXTRAS, CONN_FIELDS, CONN_TYPE
+from airflow_provider_housecallpro.api import matching
 from airflow_provider_housecallpro.api import operations as ops
 from airflow_provider_housecallpro.api.client import AsyncHousecallProClient, HousecallProClient
 from airflow_provider_housecallpro.api.core import ClientConfig
@@ -32,7 +32,7 @@ from airflow_provider_housecallpro.api.models import (
 from airflow_provider_housecallpro.api.query import CustomersQuery, JobsQuery, SimpleListQuery
 from airflow_provider_housecallpro.events.detector import PollResult
 from airflow_provider_housecallpro.events.poll import PollPlan, adrive, drive
-from airflow_provider_housecallpro.urls import base_url
+from airflow_provider_housecallpro.urls import DEFAULT_BASE_URL, base_url
 
 
 class ConnectionLike(Protocol):
@@ -54,7 +54,7 @@ def config_from_connection(
     """Build a client config from a connection: password = API key, host = optional base URL, extras."""
     source = f"connection {conn.conn_id!r}"
     values: dict[str, Any] = {}
-    for key in (*CONN_FIELDS, "connect_timeout", "backoff_base", "backoff_max", "retry_after_max"):
+    for key in (*CLIENT_EXTRAS, "connect_timeout", "backoff_base", "backoff_max", "retry_after_max"):
         raw = extras.get(key, extras.get(f"extra__{CONN_TYPE}__{key}"))
         if raw is None or raw == "":
             continue
@@ -127,7 +127,7 @@ class HousecallProHook(BaseHook):
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import IntegerField, StringField
+        from wtforms import BooleanField, IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
 
         return {
@@ -149,6 +149,11 @@ class HousecallProHook(BaseHook):
                 lazy_gettext(CONN_FIELDS["company_id"]["label"]),
                 widget=BS3TextFieldWidget(),
                 description=CONN_FIELDS["company_id"]["description"],
+            ),
+            "dry_run": BooleanField(
+                lazy_gettext(CONN_FIELDS["dry_run"]["label"]),
+                description=CONN_FIELDS["dry_run"]["description"],
+                default=False,
             ),
         }
 
@@ -318,26 +323,37 @@ class HousecallProHook(BaseHook):
         The API's ``q`` search is fuzzy, so every hit is re-checked. Email is tried first, then the
         phone (mobile, home or work number). Of several exact matches the oldest record wins.
         """
-        for hits in self.find_customer_matches(email=email, mobile_number=mobile_number):
-            if hits:
-                return matching.oldest(hits)
-        return None
+        return matching.canonical(self._lookup(matching.lookup(email, mobile_number, first_only=True)))
+
+    async def afind_customer(self, *, email: str | None = None, mobile_number: str | None = None) -> Customer | None:
+        return matching.canonical(await self._alookup(matching.lookup(email, mobile_number, first_only=True)))
 
     def find_customer_matches(
         self, *, email: str | None = None, mobile_number: str | None = None
     ) -> list[list[Customer]]:
         """Every exact match: one list for the email (if given), then one for the phone (if given)."""
-        return [
-            [c for c in self.iter_customers(q=value) if matching.is_exact_match(c, kind, value)]
-            for kind, value in matching.lookup_terms(email, mobile_number)
-        ]
+        return self._lookup(matching.lookup(email, mobile_number, first_only=False))
 
-    async def afind_customer(self, *, email: str | None = None, mobile_number: str | None = None) -> Customer | None:
-        for kind, value in matching.lookup_terms(email, mobile_number):
-            hits = [c async for c in self.aiter_customers(q=value) if matching.is_exact_match(c, kind, value)]
-            if hits:
-                return matching.oldest(hits)
-        return None
+    async def afind_customer_matches(
+        self, *, email: str | None = None, mobile_number: str | None = None
+    ) -> list[list[Customer]]:
+        return await self._alookup(matching.lookup(email, mobile_number, first_only=False))
+
+    def _lookup(self, searches: matching.Lookup) -> list[list[Customer]]:
+        try:
+            q = next(searches)
+            while True:
+                q = searches.send(list(self.iter_customers(q=q)))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _alookup(self, searches: matching.Lookup) -> list[list[Customer]]:
+        try:
+            q = next(searches)
+            while True:
+                q = searches.send([c async for c in self.aiter_customers(q=q)])
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     def get_customer(self, customer_id: str) -> Customer:
         return self.get_conn().call(ops.get_customer(customer_id))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
-from airflow_provider_housecallpro.api import customers as matching
+from airflow_provider_housecallpro.api import matching
 from airflow_provider_housecallpro.api.errors import (
     HousecallProDecodeError,
     HousecallProError,
@@ -304,7 +304,7 @@ class CreateCustomerOperator(BaseOperator):
         )
         groups = _exact_matches(hook, payload)
         ours = _newest(c for group in groups for c in group if same_customer(c, payload))
-        existing = _canonical(groups)
+        existing = matching.canonical(groups)
         if if_exists == "return_existing" and existing is not None and (ours is None or ours.id != existing.id):
             return self._existing(existing, if_exists)
         if ours is not None:
@@ -393,7 +393,7 @@ class CreateCustomerOperator(BaseOperator):
             return None
         found = _newest(c for group in groups for c in group if same_customer(c, payload))
         if found is None and if_exists == "return_existing":
-            found = _canonical(groups)
+            found = matching.canonical(groups)
         if found is None:
             self.log.warning("The customer was not found; a retry of this task will look it up again before posting")
             return None
@@ -513,14 +513,6 @@ def _lookup_keys(payload: CustomerCreate) -> list[tuple[str, str]]:
 def _exact_matches(hook: HousecallProHook, payload: CustomerCreate) -> list[list[Customer]]:
     """Every exact match, by email then by mobile number (one group per key, in that order)."""
     return hook.find_customer_matches(email=payload.email, mobile_number=payload.mobile_number)
-
-
-def _canonical(groups: Sequence[Sequence[Customer]]) -> Customer | None:
-    """What ``HousecallProHook.find_customer`` returns: the oldest email match, else the oldest phone match."""
-    for group in groups:
-        if group:
-            return matching.oldest(group)
-    return None
 
 
 def _newest(customers: Iterable[Customer]) -> Customer | None:

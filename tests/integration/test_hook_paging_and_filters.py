@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
@@ -109,6 +110,31 @@ def test_find_customer_exact_match_by_email_then_phone(hook: HousecallProHook) -
     assert hook.find_customer(email="nobody@nowhere.example", mobile_number=someone.mobile_number).id == someone.id  # type: ignore[union-attr]
     # fuzzy q would match a prefix; the exact lookup must not
     assert hook.find_customer(email=someone.email[:-1]) is None  # type: ignore[index]
+
+
+@pytest.mark.parametrize("by", ["email", "phone", "both", "neither", "email_misses"])
+def test_sync_and_async_customer_lookups_send_the_same_requests_and_agree(
+    hook: HousecallProHook, admin: SandboxAdmin, by: str
+) -> None:
+    """One lookup (api/matching.lookup) drives both paths: same searches, same answer."""
+    someone = next(c for c in hook.iter_customers() if c.email and c.mobile_number)
+    email = {"email": someone.email, "both": someone.email, "email_misses": "nobody@nowhere.example"}.get(by)
+    phone = someone.mobile_number if by in ("phone", "both", "email_misses") else None
+    outcomes = []
+    for lookup in (
+        lambda: hook.find_customer(email=email, mobile_number=phone),
+        lambda: asyncio.run(hook.afind_customer(email=email, mobile_number=phone)),
+        lambda: hook.find_customer_matches(email=email, mobile_number=phone),
+        lambda: asyncio.run(hook.afind_customer_matches(email=email, mobile_number=phone)),
+    ):
+        admin.clear_requests()
+        found = lookup()
+        outcomes.append((found, [r["query"] for r in admin.requests(path="/customers")]))
+    (sync, sync_q), (async_, async_q), (groups, groups_q), (agroups, agroups_q) = outcomes
+    assert sync == async_ and sync_q == async_q
+    assert groups == agroups and groups_q == agroups_q
+    assert (sync.id if sync else None) == (None if by == "neither" else someone.id)
+    assert len(sync_q) == (0 if by == "neither" else 1 if by != "email_misses" else 2)  # stops at a hit
 
 
 async def test_async_customer_round_trip(hook: HousecallProHook, admin: SandboxAdmin) -> None:
