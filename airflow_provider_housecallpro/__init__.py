@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_housecallpro.urls import DEFAULT_BASE_URL
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "get_provider_info"]
 
 CONN_TYPE = "housecallpro"
-DEFAULT_BASE_URL = "https://api.housecallpro.com"
 
 # Extras a user may set on the connection; the same keys are read by the hook.
 CONN_FIELDS: dict[str, dict[str, Any]] = {
@@ -28,14 +29,22 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Only for multi-location accounts: the location's company id, sent as X-Company-Id.",
         "schema": {"type": ["string", "null"]},
     },
+    "dry_run": {
+        "label": "Dry run (create customer)",
+        "description": "CreateCustomerOperator validates and logs the request but sends nothing. Default off.",
+        "schema": {"type": ["boolean", "null"], "default": False},
+    },
 }
+# The extras the HTTP client reads (``dry_run`` is read by the operator).
+CLIENT_EXTRAS = ("timeout", "max_retries", "company_id")
+KEYS_URL = "https://docs.housecallpro.com/docs/housecall-public-api/"
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port", "login", "extra"],
     "relabeling": {"password": "API key", "host": "API base URL (optional)"},
     "placeholders": {
         "host": DEFAULT_BASE_URL,
-        "password": "Housecall Pro API key (My Apps → API Key Management)",
+        "password": f"Housecall Pro API key (App Store → API Key Management; see {KEYS_URL})",
     },
 }
 
@@ -76,7 +85,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Housecall Pro",
-                "python-modules": ["airflow_provider_housecallpro.triggers.jobs"],
+                "python-modules": [
+                    "airflow_provider_housecallpro.triggers.jobs",
+                    "airflow_provider_housecallpro.triggers.events",
+                ],
             }
         ],
         "notifications": ["airflow_provider_housecallpro.notifications.sms.SmsNotifier"],

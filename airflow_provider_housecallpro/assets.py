@@ -1,0 +1,130 @@
+"""Consuming Housecall Pro asset events: each change processed once, whatever Airflow delivers.
+
+On Airflow 3.0-3.3 a DAG run scheduled on an asset does not always carry every event since the previous run
+(events that arrive while a run is being created are left for a later run, see README "Sensor or watcher"),
+and a watcher may deliver an event twice (a triggerer restart before its state was written; two triggerers
+on Airflow 3.0-3.2). :func:`job_events` returns what a run should process::
+
+    @task(inlets=[bookings])
+    def new_events(**context):
+        return job_events(context, bookings)
+
+- the run's triggering events for the asset, plus the asset's recent events that no run of this DAG has
+  processed (when the task declares the asset as an inlet: the ones Airflow left unattached),
+- minus the ones this DAG already processed: an idempotency ledger keyed by ``event.id``, kept in the Variable
+  ``housecallpro_ledger__<dag_id>__<asset name>``. A retry of the same task in the same run gets the same events.
+
+Run consumers with ``max_active_runs=1`` (the ledger is read and written by one run at a time), and schedule them
+on ``AssetOrTimeSchedule`` so an unattached event waits at most one sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow_provider_housecallpro.events.ledger import Ledger
+from airflow_provider_housecallpro.events.payload import EVENT_KEYS
+
+log = logging.getLogger(__name__)
+
+LEDGER_PREFIX = "housecallpro_ledger__"
+DEFAULT_LOOKBACK = timedelta(days=1)
+
+JobEvent = dict[str, Any]
+
+
+def ledger_key(dag_id: str, asset_name: str) -> str:
+    key = f"{LEDGER_PREFIX}{dag_id}__{asset_name}"
+    if len(key) <= 250:
+        return key
+    return f"{LEDGER_PREFIX}{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}"
+
+
+def _payload(asset_event: Any) -> JobEvent | None:
+    extra = getattr(asset_event, "extra", None) or {}
+    payload = extra.get("payload") if isinstance(extra, Mapping) else None
+    if isinstance(payload, Mapping) and set(payload) >= EVENT_KEYS and isinstance(payload.get("event"), Mapping):
+        return dict(payload)
+    return None
+
+
+def _when(asset_event: Any) -> int:
+    stamp = getattr(asset_event, "timestamp", None)
+    return int(stamp.timestamp()) if isinstance(stamp, datetime) else int(datetime.now(UTC).timestamp())
+
+
+def _recent(context: Mapping[str, Any], asset: Any, after: datetime) -> list[Any]:
+    """The asset's events after ``after`` when the task has it as an inlet (else none)."""
+    try:
+        accessor = context["inlet_events"][asset]
+    except (KeyError, IndexError):
+        return []
+    if hasattr(accessor, "after"):  # Airflow >= 3.1: filtered by the API server
+        accessor = accessor.after(after.isoformat())
+    return [e for e in accessor if getattr(e, "timestamp", after) > after]
+
+
+def select(
+    candidates: Iterable[tuple[JobEvent, int]], ledger: Ledger, run_id: str
+) -> tuple[list[JobEvent], list[tuple[str, int]]]:
+    """The events to process (first occurrence of each ``event.id``, oldest first) and what to claim."""
+    chosen: dict[str, tuple[JobEvent, int]] = {}
+    for payload, when in candidates:
+        event_id = str(payload["event"]["id"])
+        if event_id not in chosen and not ledger.taken(event_id, run_id):
+            chosen[event_id] = (payload, when)
+    ordered = sorted(
+        chosen.items(), key=lambda item: (item[1][1], str(item[1][0]["event"].get("detected_at")), item[0])
+    )
+    return [payload for _, (payload, _) in ordered], [(event_id, when) for event_id, (_, when) in ordered]
+
+
+def job_events(
+    context: Mapping[str, Any],
+    asset: Any,
+    *,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> list[JobEvent]:
+    """The Housecall Pro job events this run should process, each ``event.id`` once per DAG (see module doc).
+
+    :param context: the task's context.
+    :param asset: the ``Asset`` whose watcher is a Housecall Pro event trigger.
+    :param lookback: how far back to look for events no run processed (needs ``inlets=[asset]``); the ledger
+        remembers processed ids twice as long.
+    """
+    from airflow.providers.common.compat.sdk import Variable
+
+    dag_id = context["dag"].dag_id if "dag" in context else context["ti"].dag_id
+    run_id = context["run_id"]
+    name = getattr(asset, "name", str(asset))
+    key = ledger_key(dag_id, name)
+    raw = Variable.get(key, default=None)
+    ledger = Ledger.from_json(json.loads(raw) if raw else None)
+
+    triggering = list((context.get("triggering_asset_events") or {}).get(asset, []) or [])
+    now = datetime.now(UTC)
+    if raw is None:  # a new consumer starts with the events that trigger it, not with the asset's history
+        ledger.since = min((_when(e) for e in triggering), default=int(now.timestamp()))
+    after = max(now - lookback, datetime.fromtimestamp(ledger.since, UTC) - timedelta(seconds=1))
+    recent = _recent(context, asset, after)
+    candidates = [
+        (payload, _when(event)) for event in (*triggering, *recent) if (payload := _payload(event)) is not None
+    ]
+    events, claims = select(candidates, ledger, run_id)
+    ledger.claim(run_id, claims)
+    ledger.prune(int((now - 2 * lookback).timestamp()))
+    Variable.set(key, json.dumps(ledger.to_json()), description="Housecall Pro events processed by this DAG")
+    dropped = len({str(p["event"]["id"]) for p, _ in candidates}) - len(events)
+    log.info(
+        "Housecall Pro: %d event(s) to process (%d triggering, %d recent asset events, %d already processed)",
+        len(events),
+        len(triggering),
+        len(recent),
+        dropped,
+    )
+    return events

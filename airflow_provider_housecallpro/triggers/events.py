@@ -1,0 +1,240 @@
+"""Event triggers for event-driven DAG runs: Housecall Pro job changes as Airflow asset events.
+
+::
+
+    bookings = Asset(
+        "housecallpro_bookings",
+        watchers=[AssetWatcher(name="hcp_bookings", trigger=JobScheduledEventTrigger(name="bookings"))],
+    )
+
+    with DAG("on_booking", schedule=bookings, max_active_runs=1): ...
+
+Each trigger runs for as long as a DAG scheduled on its asset is unpaused, polls through the account's shared
+poller (:mod:`.shared_poller`; the same detector, filters and payload as the sensors), and yields one
+``TriggerEvent`` per change: the payload of :mod:`airflow_provider_housecallpro.events.payload`, which
+becomes the asset event's ``extra["payload"]``.
+
+Its detector state lives outside the kwargs (fixed at parse time) in the store of :mod:`.state_store`. Each
+poll's new state is written together with the events it found *before* they are yielded, and the events stay in
+the stored value for ``CONFIRM_SECONDS`` (by then the triggerer has handed them to its supervisor, which
+stores them before it handles a later request). A trigger restarted after a crash sends the events still in
+the stored value again (same ``event.id``) and carries on from the state that produced them: duplicates, never
+losses, and a job that moved while the trigger was down is a reschedule of what was sent. The consumer helper
+(:func:`airflow_provider_housecallpro.assets.job_events`) drops the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from airflow_provider_housecallpro import options
+from airflow_provider_housecallpro.api.models import parse_timestamp
+from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorState, EventType
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.triggers.shared_poller import Subscription, shared_poller
+from airflow_provider_housecallpro.triggers.state_store import StateStore, state_store
+
+__all__ = ["JobCompletedEventTrigger", "JobEventsEventTrigger", "JobScheduledEventTrigger"]
+
+GO_LIVE = "go_live"
+CONFIRM_SECONDS = 10.0  # a state is written this long after the events it covers were yielded
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+
+
+class JobEventsEventTrigger(BaseEventTrigger):
+    """Poll Housecall Pro for as long as the watcher runs; yield one event per booking/reschedule/completion.
+
+    :param name: names this watcher's state (the Variable ``housecallpro_watcher__<name>`` on Airflow 3.0-3.2);
+        unique per asset. Letters, digits, ``_ . -``.
+    :param housecallpro_conn_id: the Housecall Pro connection.
+    :param filters: which jobs (as for the sensors: customer attributes, job type, tags, employee).
+    :param poll_interval: seconds between polls.
+    :param since: go-live for the very first start (ISO-8601); default: when the trigger first runs.
+    :param max_events: at most this many events per poll (the rest follow on the next polls).
+    :param detector_options: as for the sensors.
+    :param client_options: as for the sensors.
+    """
+
+    kind: ClassVar[EventType]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        housecallpro_conn_id: str = HousecallProHook.default_conn_name,
+        filters: Mapping[str, Any] | None = None,
+        poll_interval: float = 60.0,
+        since: str | None = None,
+        max_events: int | None = 100,
+        detector_options: Mapping[str, Any] | None = None,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise ValueError(f"name must be 1-200 letters, digits, '_', '.' or '-'; got {name!r}")
+        if since is not None:
+            try:
+                parse_timestamp(since)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"since must be an ISO-8601 timestamp: {exc}") from None
+        self.name = name
+        self.housecallpro_conn_id = housecallpro_conn_id
+        self.filters = dict(filters or {})
+        self.poll_interval = options.poke_interval(poll_interval)
+        self.since = since
+        self.max_events = options.max_events(max_events)
+        self.detector_options = dict(detector_options or {})
+        self.client_options = options.client_options(client_options)
+        self.settings = options.detector_settings(self.kind, self.filters, self.detector_options)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "name": self.name,
+                "housecallpro_conn_id": self.housecallpro_conn_id,
+                "filters": self.filters,
+                "poll_interval": self.poll_interval,
+                "since": self.since,
+                "max_events": self.max_events,
+                "detector_options": self.detector_options,
+                "client_options": self.client_options,
+            },
+        )
+
+    def _account(self) -> tuple[Any, ...]:
+        return (self.housecallpro_conn_id, tuple(sorted(self.client_options.items())))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        store = state_store(self, self.name)
+        saved = await self._load(store)
+        writer = _Writer(store, saved)
+        for event in saved.pending:  # yielded before a restart, maybe never stored by Airflow: again
+            yield TriggerEvent(event)
+        if saved.pending:
+            self.log.info(
+                "Housecall Pro %s watcher %r: re-sent %d unconfirmed event(s)", self.kind, self.name, len(saved.pending)
+            )
+            writer.sent(saved.pending)
+        hook = HousecallProHook(self.housecallpro_conn_id, client_options=self.client_options)
+        poller = await shared_poller(self._account(), hook.aget_client_config)
+        subscription = Subscription(
+            self.settings, saved.detector, self.poll_interval, self.max_events, since=saved.since
+        )
+        poller.subscribe(subscription)
+        try:
+            while True:
+                try:
+                    outcome = await asyncio.wait_for(subscription.results.get(), timeout=writer.wait())
+                except TimeoutError:
+                    await writer.confirm()
+                    continue
+                if isinstance(outcome, BaseException):  # the poller retries next tick: keep watching
+                    self.log.error("Housecall Pro %s poll failed: %s: %s", self.kind, type(outcome).__name__, outcome)
+                    continue
+                if outcome.skipped:
+                    self.log.warning(
+                        "Housecall Pro: %d job(s) could not be read and were skipped: %s",
+                        len(outcome.skipped),
+                        ", ".join(outcome.skipped[:10]),
+                    )
+                # The new state and its events are stored *before* they are yielded: a crash after this write
+                # re-sends them on restart (duplicates the ledger drops), never loses them.
+                await writer.polled(outcome.state, outcome.events)
+                for event in outcome.events:
+                    yield TriggerEvent(event)
+                if outcome.events:
+                    self.log.info("Housecall Pro: %d %s event(s)", len(outcome.events), self.kind)
+                    writer.sent(outcome.events)
+        finally:
+            await poller.unsubscribe(subscription)
+
+    async def _load(self, store: StateStore) -> _Saved:
+        """What the store holds; for a watcher with nothing stored, its go-live, stored before the first poll so a
+        restart before the first state write goes live at the same moment (and loses nothing made in between)."""
+        value = await store.load()
+        if value is None:
+            since = parse_timestamp(self.since) if self.since else datetime.now(UTC).replace(microsecond=0)
+            assert since is not None
+            await store.save({GO_LIVE: since.isoformat()})
+            self.log.info("Housecall Pro %s watcher %r: no state yet, going live at %s", self.kind, self.name, since)
+            return _Saved(None, since, [])
+        try:
+            if isinstance(value, Mapping) and set(value) == {GO_LIVE}:
+                return _Saved(None, parse_timestamp(value[GO_LIVE]), [])
+            detector = DetectorState.from_json(value["detector"], self.kind)
+            pending = [dict(event) for event in value.get("pending") or ()]
+            return _Saved(detector, None, pending)
+        except (KeyError, TypeError, ValueError) as exc:  # never guess: a fresh start would drop or repeat events
+            raise ValueError(
+                f"{store.where} holds an unreadable {self.kind} state ({type(exc).__name__}: {exc}); "
+                "delete it to go live again"
+            ) from None
+
+
+@dataclass
+class _Saved:
+    detector: DetectorState | None
+    since: datetime | None  # go-live, while there is no detector state yet
+    pending: list[dict[str, Any]]  # events yielded but not yet known to be stored by Airflow
+
+
+class _Writer:
+    """Keeps the stored value = the newest detector state + the events yielded less than ``CONFIRM_SECONDS``
+    ago (by then the triggerer has handed them to its supervisor, which stores them before it handles a later
+    request). Writes only when the value changes."""
+
+    def __init__(self, store: StateStore, saved: _Saved) -> None:
+        self.store = store
+        self.detector = saved.detector
+        self.unconfirmed: deque[tuple[float, list[dict[str, Any]]]] = deque()
+        self.written: dict[str, Any] | None = None
+
+    def _value(self, extra: list[dict[str, Any]] = []) -> dict[str, Any]:  # noqa: B006 (read only)
+        assert self.detector is not None
+        pending = [event for _, events in self.unconfirmed for event in events] + extra
+        return {"detector": self.detector.to_json(), "pending": pending}
+
+    async def _write(self, value: dict[str, Any]) -> None:
+        if value != self.written:
+            await self.store.save(value)
+            self.written = value
+
+    async def polled(self, detector: DetectorState, events: list[dict[str, Any]]) -> None:
+        self.detector = detector
+        await self._write(self._value(events))
+
+    def sent(self, events: list[dict[str, Any]]) -> None:
+        self.unconfirmed.append((time.monotonic() + CONFIRM_SECONDS, list(events)))
+
+    def wait(self) -> float | None:
+        return max(self.unconfirmed[0][0] - time.monotonic(), 0.0) if self.unconfirmed else None
+
+    async def confirm(self) -> None:
+        now, dropped = time.monotonic(), False
+        while self.unconfirmed and self.unconfirmed[0][0] <= now:
+            self.unconfirmed.popleft()
+            dropped = True
+        if dropped and self.detector is not None:
+            await self._write(self._value())
+
+
+class JobScheduledEventTrigger(JobEventsEventTrigger):
+    """One event per booking or reschedule of a job matching the filters."""
+
+    kind = SCHEDULED
+
+
+class JobCompletedEventTrigger(JobEventsEventTrigger):
+    """One event per completion of a job matching the filters."""
+
+    kind = COMPLETED

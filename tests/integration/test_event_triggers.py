@@ -1,0 +1,212 @@
+"""The event triggers (AssetWatcher) against the sandbox: one event per booking, reschedule and completion;
+a trigger re-created mid-stream (a triggerer restart, a pause/unpause) loses nothing, and what it repeats the
+consumer's ledger absorbs.
+
+The triggers run as the triggerer runs them: made from ``serialize()``, ``run()`` iterated in one event loop,
+with an ``asset_state_store`` accessor injected as Airflow 3.3's triggerer injects it (here backed by a dict,
+JSON round-tripped like the real table). The oracle is the list of changes the test made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_housecallpro.assets import select
+from airflow_provider_housecallpro.events.ledger import Ledger
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.sandbox import SandboxAdmin
+from airflow_provider_housecallpro.triggers import events as event_triggers
+from airflow_provider_housecallpro.triggers.events import (
+    JobCompletedEventTrigger,
+    JobEventsEventTrigger,
+    JobScheduledEventTrigger,
+)
+from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
+from airflow_provider_housecallpro.triggers.state_store import ASSET_STORE_KEY
+from tests.conftest import API_KEY
+from tests.integration.test_job_sensors import a_customer, slot
+
+Json = dict[str, Any]
+
+
+class DictAssetStore:
+    """What Airflow 3.3's triggerer injects as ``asset_state_store`` (aget/aset), kept in a dict as JSON."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.writes = 0
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return json.loads(self.values[key]) if key in self.values else default
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = json.dumps(value)
+        self.writes += 1
+
+
+def made_by_triggerer(trigger: JobEventsEventTrigger, store: DictAssetStore) -> JobEventsEventTrigger:
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    made: JobEventsEventTrigger = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
+    made.asset_state_store = store  # type: ignore[attr-defined]
+    return made
+
+
+class Running:
+    """One trigger's ``run()`` iterated in a task, every event collected (what the triggerer would store)."""
+
+    def __init__(self, trigger: JobEventsEventTrigger) -> None:
+        self.events: list[Json] = []
+        self.task = asyncio.create_task(self._run(trigger))
+
+    async def _run(self, trigger: JobEventsEventTrigger) -> None:
+        async for event in trigger.run():
+            self.events.append(event.payload)
+
+    async def kill(self) -> None:
+        """Stop it the way a SIGKILL does as far as the store is concerned: no write after this point."""
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def more_polls(n: int) -> None:
+    """Until every subscriber of the account's poller has polled ``n`` more times."""
+    (poller,) = active_pollers()
+    before = {id(s): s.polls for s in poller.subscribers}
+    await until(lambda: all(s.polls >= before.get(id(s), 0) + n for s in poller.subscribers), f"{n} more polls")
+
+
+def stored(store: DictAssetStore) -> Json:
+    value: Json = json.loads(store.values[ASSET_STORE_KEY])
+    return value
+
+
+@pytest.fixture(autouse=True)
+def quick_confirm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """States are written 0.3 s after their events instead of 10 s (the triggerer's sync is not in the loop)."""
+    monkeypatch.setattr(event_triggers, "CONFIRM_SECONDS", 0.3)
+
+
+def summary(events: list[Json]) -> list[tuple[str, bool]]:
+    return [(e["job"]["id"], e["event"]["is_reschedule"]) for e in events]
+
+
+def test_each_booking_reschedule_and_completion_is_one_event(
+    hook: HousecallProHook, admin: SandboxAdmin, connection: str
+) -> None:
+    customer = a_customer(hook)
+    store_s, store_c = DictAssetStore(), DictAssetStore()
+    scheduled = made_by_triggerer(JobScheduledEventTrigger(name="bookings", poll_interval=0.1), store_s)
+    completed = made_by_triggerer(JobCompletedEventTrigger(name="completions", poll_interval=0.1), store_c)
+
+    async def scenario() -> tuple[list[Json], list[Json], list[Json]]:
+        s, c = Running(scheduled), Running(completed)
+        await until(lambda: ASSET_STORE_KEY in store_s.values and ASSET_STORE_KEY in store_c.values, "go-live")
+        burst = [admin.book_job(customer_id=customer, **slot(day)) for day in range(1, 6)]
+        await until(lambda: len(s.events) >= 5, "five bookings")
+        admin.reschedule(burst[0]["id"], **slot(9))
+        await until(lambda: len(s.events) >= 6, "the reschedule")
+        admin.start(burst[1]["id"])
+        admin.complete(burst[1]["id"], paid=True)
+        await until(lambda: len(c.events) >= 1, "the completion")
+        quiet = len(s.events), len(c.events)
+        await more_polls(3)  # nothing more may come
+        assert (len(s.events), len(c.events)) == quiet
+        await s.kill()
+        await c.kill()
+        return burst, s.events, c.events
+
+    burst, bookings, completions = asyncio.run(scenario())
+    # The burst (made within a second: same updated_at, so in id order), then the reschedule.
+    assert sorted(summary(bookings[:5])) == sorted((j["id"], False) for j in burst)
+    assert summary(bookings[5:]) == [(burst[0]["id"], True)]
+    assert bookings[-1]["event"]["previous_schedule"]["scheduled_start"] == slot(1)["scheduled_start"]
+    assert summary(completions) == [(burst[1]["id"], False)]
+    assert completions[0]["is_paid"] is True
+    assert len({e["event"]["id"] for e in bookings}) == 6
+    assert API_KEY not in json.dumps([scheduled.serialize(), bookings, completions, store_s.values])
+
+
+def test_a_restart_mid_stream_loses_nothing_and_the_ledger_absorbs_repeats(
+    hook: HousecallProHook, admin: SandboxAdmin, connection: str
+) -> None:
+    customer = a_customer(hook)
+    store = DictAssetStore()
+    watcher = JobScheduledEventTrigger(name="restarts", poll_interval=0.1)
+
+    async def scenario() -> tuple[list[Json], list[Json], list[Json]]:
+        first = Running(made_by_triggerer(watcher, store))
+        await until(lambda: ASSET_STORE_KEY in store.values, "go-live")
+        a = admin.book_job(customer_id=customer, **slot(1))
+        await until(lambda: len(first.events) >= 1, "booking a")
+        # Killed right after yielding (its state for a is not written yet): the next start repeats a.
+        await first.kill()
+        b = admin.book_job(customer_id=customer, **slot(2))  # while no trigger runs
+        admin.reschedule(a["id"], **slot(3))
+        second = Running(made_by_triggerer(watcher, store))  # restart: the same kwargs, the stored state
+        await until(lambda: len(second.events) >= 3, "a (again), b, and a's reschedule")
+        await until(lambda: stored(store)["pending"] == [], "its events confirmed")
+        await second.kill()
+        c = admin.book_job(customer_id=customer, **slot(4))  # while paused
+        third = Running(made_by_triggerer(watcher, store))  # unpaused: re-created from the DAG file
+        await until(lambda: len(third.events) >= 1, "c")
+        await more_polls(3)
+        await third.kill()
+        return [a, b, c], first.events + second.events, third.events
+
+    (a, b, c), before, after = asyncio.run(scenario())
+    delivered = before + after
+    # Raw: a's booking came twice (before and after the restart), with the same event.id.
+    ids = [e["event"]["id"] for e in delivered]
+    assert len(ids) == 5 and len(set(ids)) == 4, summary(delivered)
+    # Processed: the consumer's ledger lets each change through once.
+    ledger, processed = Ledger(), []
+    for n, events in enumerate([e] for e in delivered):
+        chosen, claims = select([(e, 1_000 + n) for e in events], ledger, f"run_{n}")
+        ledger.claim(f"run_{n}", claims)
+        processed += chosen
+    assert sorted(summary(processed)) == sorted([(a["id"], False), (b["id"], False), (a["id"], True), (c["id"], False)])
+
+
+def test_unreadable_state_fails_loudly_naming_the_store(connection: str) -> None:
+    store = DictAssetStore()
+    store.values[ASSET_STORE_KEY] = json.dumps({"v": 2, "kind": "job.scheduled", "jobs": "not base64!"})
+    trigger = made_by_triggerer(JobScheduledEventTrigger(name="broken", poll_interval=0.1), store)
+
+    async def first() -> None:
+        async for _ in trigger.run():
+            break
+
+    with pytest.raises(ValueError, match=r"asset state store key 'housecallpro\.detector' holds an unreadable"):
+        asyncio.run(first())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": ""}, "name must be"),
+        ({"name": "has space"}, "name must be"),
+        ({"name": "ok", "since": "yesterday"}, "since must be an ISO-8601"),
+        ({"name": "ok", "poll_interval": 0}, "poke_interval must be between"),
+        ({"name": "ok", "client_options": {"verify": False}}, "unknown client_options"),
+        ({"name": "ok", "detector_options": {"page_size": 0}}, "detector_options\\['page_size'\\]"),
+        ({"name": "ok", "filters": {"colour": "red"}}, "colour"),
+    ],
+)
+def test_bad_options_fail_when_the_dag_is_parsed(kwargs: Json, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        JobScheduledEventTrigger(**kwargs)
