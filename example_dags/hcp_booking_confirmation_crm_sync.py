@@ -6,34 +6,34 @@ CRM should know about it: the contact found (or created) by email, tagged with t
 Tune-Up"), with the Housecall Pro job ID and the scheduled window on its custom fields, so marketing and
 reporting work from the same facts as dispatch.
 
-**How it works.** The DAG runs continuously, one run at a time (``@continuous``, ``max_active_runs=1``):
+**How it works.** The DAG runs continuously, one run at a time (`@continuous`, `max_active_runs=1`):
 
-1. ``job_scheduled`` — :class:`JobScheduledSensor` waits in the triggerer (deferrable: no worker slot while
+1. `job_scheduled` — `JobScheduledSensor` waits in the triggerer (deferrable: no worker slot while
    waiting) and polls Housecall Pro every minute. It returns the new bookings and reschedules since the
    previous run, oldest first, each exactly once.
-2. ``new_bookings`` keeps the new bookings. Reschedules belong to ``hcp_reschedule_notices``.
-3. ``company`` reads the company's name, phone and time zone (``GET /company``) once per run.
-4. For each booking (``.expand()``, one mapped task instance per booking): ``text_customer`` texts the
-   customer's mobile number, ``email_customer`` emails them, ``sync_crm`` finds or creates the CRM contact
+2. `new_bookings` keeps the new bookings. Reschedules belong to `hcp_reschedule_notices`.
+3. `company` reads the company's name, phone and time zone (`GET /company`) once per run.
+4. For each booking (`.expand()`, one mapped task instance per booking): `text_customer` texts the
+   customer's mobile number, `email_customer` emails them, `sync_crm` finds or creates the CRM contact
    by email and tags it. Customers who turned notifications off in Housecall Pro get no messages; a
    customer without an email address is not synced (the CRM is keyed by email).
 
 The run then ends and the next one starts waiting; the sensor remembers where it left off.
 
-**Try it** without any account: ``make demo`` runs this DAG against the local sandbox, whose SMS and SMTP
-sinks show what would have been sent. By hand: ``housecallpro sandbox`` plus the connections below.
+**Try it** without any account: `make demo` runs this DAG against the local sandbox, whose SMS and SMTP
+sinks show what would have been sent. By hand: `housecallpro sandbox` plus the connections below.
 
 **For production, change:**
 
-- ``housecallpro_default``: your Housecall Pro API key (password field); no host.
-- ``sms_default`` (type ``http``): your Twilio (or compatible) account SID as login, auth token as
-  password, extra ``{"from_number": "+1..."}``; no host (defaults to Twilio).
-- ``smtp_default``: your mail server (host, port, login/password, extra ``from_email``).
-- ``hcp_crm``: your CRM's SQL database — any common-sql connection (Postgres, MySQL, Snowflake, …). The
-  ``crm_contacts`` table (``sql/crm_contacts.sql``) is created if missing; map the columns to your CRM's
-  custom fields, or replace ``sync_crm`` with your CRM's API.
-- ``JobScheduledSensor(filters=...)`` to confirm only some bookings (job types, tags, employees, ...).
-- The message texts in ``confirmation_text`` and ``confirmation_email``.
+- `housecallpro_default`: your Housecall Pro API key (password field); no host.
+- `sms_default` (type `http`): your Twilio (or compatible) account SID as login, auth token as
+  password, extra `{"from_number": "+1..."}`; no host (defaults to Twilio).
+- `smtp_default`: your mail server (host, port, login/password, extra `from_email`).
+- `hcp_crm`: your CRM's SQL database — any common-sql connection (Postgres, MySQL, Snowflake, …). The
+  `crm_contacts` table (`sql/crm_contacts.sql`) is created if missing; map the columns to your CRM's
+  custom fields, or replace `sync_crm` with your CRM's API.
+- `JobScheduledSensor(filters=...)` to confirm only some bookings (job types, tags, employees, ...).
+- The message texts in `confirmation_text` and `confirmation_email`.
 """
 
 from __future__ import annotations
@@ -138,6 +138,7 @@ with DAG(
         "since": Param(
             None,
             type=["null", "string"],
+            title="Go-live (first run only)",
             description="First run only: also confirm bookings made after this ISO-8601 time "
             "(default: from when the run starts).",
         ),

@@ -5,26 +5,26 @@ homeowner should get a thank-you text with a one-tap review link; if the job was
 the line items and the total; if not, a friendly reminder with a payment link. The CRM contact then moves to
 the "Customer — Completed Job" lifecycle stage so the win-back nurture flow can pick them up later.
 
-**How it works.** The DAG runs continuously, one run at a time (``@continuous``, ``max_active_runs=1``):
+**How it works.** The DAG runs continuously, one run at a time (`@continuous`, `max_active_runs=1`):
 
-1. ``job_completed`` — :class:`JobCompletedSensor` (deferrable, polling every minute) returns the jobs
+1. `job_completed` — `JobCompletedSensor` (deferrable, polling every minute) returns the jobs
    completed since the previous run, each exactly once.
-2. ``thank_you`` (``.expand()``, one per completed job): a text with the review link (an email when there is
-   no mobile number). The link is the ``review_url`` param, else the Airflow Variable ``hcp_review_url``.
-3. ``paid_jobs`` / ``unpaid_jobs`` split the jobs on payment (``is_paid``: Housecall Pro's
-   ``outstanding_balance == 0``) and ``route`` (``@task.branch``) follows the receipt path, the reminder
+2. `thank_you` (`.expand()`, one per completed job): a text with the review link (an email when there is
+   no mobile number). The link is the `review_url` param, else the Airflow Variable `hcp_review_url`.
+3. `paid_jobs` / `unpaid_jobs` split the jobs on payment (`is_paid`: Housecall Pro's
+   `outstanding_balance == 0`) and `route` (`@task.branch`) follows the receipt path, the reminder
    path, or both.
-4. ``send_receipt`` reads the job's line items (``GET /jobs/{id}/line_items``) and emails the receipt with the
-   total; ``send_reminder`` emails the balance due and the payment link (``payment_url`` param, with
-   ``{invoice_number}`` / ``{job_id}`` filled in). Both fall back to a text when there is no email address.
-5. ``advance_lifecycle`` finds or creates the CRM contact by email and sets its stage.
+4. `send_receipt` reads the job's line items (`GET /jobs/{id}/line_items`) and emails the receipt with the
+   total; `send_reminder` emails the balance due and the payment link (`payment_url` param, with
+   `{invoice_number}` / `{job_id}` filled in). Both fall back to a text when there is no email address.
+5. `advance_lifecycle` finds or creates the CRM contact by email and sets its stage.
 
 Customers who turned notifications off in Housecall Pro get no messages; their CRM contact still moves on.
 
-**For production, change:** the connections (``housecallpro_default``, ``sms_default``, ``smtp_default``,
-``hcp_crm``; see ``hcp_booking_confirmation_crm_sync``); the review link (Variable ``hcp_review_url``, or the
-``review_url`` param default) and the payment link (``payment_url``: your invoice or payment portal); the
-message texts (``thank_you_text``, ``receipt_email``, ``reminder_email``); ``JobCompletedSensor(filters=...)``
+**For production, change:** the connections (`housecallpro_default`, `sms_default`, `smtp_default`,
+`hcp_crm`; see `hcp_booking_confirmation_crm_sync`); the review link (Variable `hcp_review_url`, or the
+`review_url` param default) and the payment link (`payment_url`: your invoice or payment portal); the
+message texts (`thank_you_text`, `receipt_email`, `reminder_email`); `JobCompletedSensor(filters=...)`
 to follow up on some jobs only.
 """
 
@@ -160,16 +160,19 @@ with DAG(
         "review_url": Param(
             None,
             type=["null", "string"],
+            title="Review link",
             description="Review link for the thank-you (default: Variable hcp_review_url, else a placeholder).",
         ),
         "payment_url": Param(
             DEFAULT_PAYMENT_URL,
             type="string",
+            title="Payment link",
             description="Payment link of the invoice reminder; {invoice_number} and {job_id} are filled in.",
         ),
         "since": Param(
             None,
             type=["null", "string"],
+            title="Go-live (first run only)",
             description="First run only: also follow up on jobs completed after this ISO-8601 time "
             "(default: from when the run starts).",
         ),

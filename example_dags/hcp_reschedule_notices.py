@@ -3,30 +3,30 @@
 **The business problem.** A customer moves their gutter cleaning from Wednesday to Friday. The same
 *Job scheduled* trigger that fires for new bookings fires again; this time the customer should get "your
 visit has moved to Friday" and every technician assigned to the job a dispatch note with the new window —
-while new bookings keep going through the confirmation flow (``hcp_booking_confirmation_crm_sync``).
+while new bookings keep going through the confirmation flow (`hcp_booking_confirmation_crm_sync`).
 
-**How it works.** The DAG runs continuously, one run at a time (``@continuous``, ``max_active_runs=1``):
+**How it works.** The DAG runs continuously, one run at a time (`@continuous`, `max_active_runs=1`):
 
-1. ``job_scheduled`` — :class:`JobScheduledSensor` (deferrable, polling every minute) returns the bookings
-   and reschedules since the previous run; a reschedule carries ``is_reschedule: true`` and the
-   ``previous_schedule``.
-2. ``reschedules`` / ``new_bookings`` sort the events. By default (param ``detect_reschedules_by =
-   "event"``) that is the event's ``is_reschedule``. The alternative, ``"crm"``, is the product's "was this
+1. `job_scheduled` — `JobScheduledSensor` (deferrable, polling every minute) returns the bookings
+   and reschedules since the previous run; a reschedule carries `is_reschedule: true` and the
+   `previous_schedule`.
+2. `reschedules` / `new_bookings` sort the events. By default (param `detect_reschedules_by =
+   "event"`) that is the event's `is_reschedule`. The alternative, `"crm"`, is the product's "was this
    job seen before?" branch: a job whose ID is already on a CRM contact (stored there by the confirmation
    flow) is a reschedule, and the CRM's stored window is the "before". It also catches reschedules the
    sensor could not tell apart (say, a booking and its reschedule before the sensor's first poll); it
    misses jobs the CRM does not hold (a contact keeps only its latest job ID).
-3. ``route`` (``@task.branch``) follows the reschedule path, the new-booking path, or both.
-4. Reschedule path, per event (``.expand()``): ``text_customer`` and ``email_customer`` ("your visit has moved
-   to …", times in the company's time zone); ``crew_notes`` makes one dispatch note per assigned employee and
-   ``notify_crew`` sends each by text (their mobile number from the job payload), or by email when they
-   have no mobile; ``update_crm`` stores the new window on the CRM contact.
-5. New-booking path: ``hand_off_new_bookings`` only logs them — ``hcp_booking_confirmation_crm_sync``
+3. `route` (`@task.branch`) follows the reschedule path, the new-booking path, or both.
+4. Reschedule path, per event (`.expand()`): `text_customer` and `email_customer` ("your visit has moved
+   to …", times in the company's time zone); `crew_notes` makes one dispatch note per assigned employee and
+   `notify_crew` sends each by text (their mobile number from the job payload), or by email when they
+   have no mobile; `update_crm` stores the new window on the CRM contact.
+5. New-booking path: `hand_off_new_bookings` only logs them — `hcp_booking_confirmation_crm_sync`
    confirms new bookings (run both DAGs; each sensor keeps its own state).
 
-**For production, change:** the connections (``housecallpro_default``, ``sms_default``, ``smtp_default``,
-``hcp_crm``; see ``hcp_booking_confirmation_crm_sync``), the message texts (``moved_text``,
-``moved_email``, ``dispatch_note``), and ``JobScheduledSensor(filters=...)`` to watch only some jobs.
+**For production, change:** the connections (`housecallpro_default`, `sms_default`, `smtp_default`,
+`hcp_crm`; see `hcp_booking_confirmation_crm_sync`), the message texts (`moved_text`,
+`moved_email`, `dispatch_note`), and `JobScheduledSensor(filters=...)` to watch only some jobs.
 """
 
 from __future__ import annotations
@@ -138,12 +138,14 @@ with DAG(
         "detect_reschedules_by": Param(
             "event",
             enum=["event", "crm"],
+            title="Detect reschedules by",
             description="'event': the trigger's is_reschedule flag. 'crm': the job ID was seen before "
             "(stored on a CRM contact by hcp_booking_confirmation_crm_sync).",
         ),
         "since": Param(
             None,
             type=["null", "string"],
+            title="Go-live (first run only)",
             description="First run only: also handle changes after this ISO-8601 time "
             "(default: from when the run starts).",
         ),

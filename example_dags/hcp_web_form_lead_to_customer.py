@@ -5,7 +5,7 @@ should land in Housecall Pro as a customer right away (validated: a 10-digit mob
 email), without duplicates when the form is submitted twice, and the new customer ID should flow on — into
 the CRM, and to the team that will call the lead back.
 
-**How it works.** One DAG run per form submission, with the form as the run's ``conf`` (the params below
+**How it works.** One DAG run per form submission, with the form as the run's `conf` (the params below
 describe and validate it in the "Trigger DAG" form). A website backend triggers it through Airflow's REST
 API::
 
@@ -13,23 +13,23 @@ API::
     {"logical_date": null, "conf": {"first_name": "Ada", "last_name": "Lovelace",
                                     "email": "ada@example.com", "mobile_number": "5125551234"}}
 
-1. ``create_customer`` — :class:`CreateCustomerOperator` validates the input before any request and creates
-   the customer (lead source "Website", tagged ``web-form``, the form's message as notes). A customer with
-   the same email or mobile number is returned instead of created (``if_exists="return_existing"``), so a
+1. `create_customer` — `CreateCustomerOperator` validates the input before any request and creates
+   the customer (lead source "Website", tagged `web-form`, the form's message as notes). A customer with
+   the same email or mobile number is returned instead of created (`if_exists="return_existing"`), so a
    double submission or a retry never creates a second customer. Its return value is the customer ID; the
-   full record is in the XCom ``customer``.
-2. ``store_in_crm`` gets the ID (``create_customer.output``) and stores it on the CRM contact (found or
+   full record is in the XCom `customer`.
+2. `store_in_crm` gets the ID (`create_customer.output`) and stores it on the CRM contact (found or
    created by email, stage "Lead" unless it is further along).
-3. ``tell_the_team`` emails the ``team_email`` param (if set) that a new lead is waiting, with its ID.
+3. `tell_the_team` emails the `team_email` param (if set) that a new lead is waiting, with its ID.
 
 If the lead cannot be added (say, an invalid mobile number: the operator rejects it before any request, and
-does not retry), the task's ``on_failure_callback`` — an :class:`SmsNotifier`, Airflow's notifier interface —
-texts the ``team_phone`` param (if set), so someone calls the lead back anyway.
+does not retry), the task's `on_failure_callback` — an `SmsNotifier`, Airflow's notifier interface —
+texts the `team_phone` param (if set), so someone calls the lead back anyway.
 
-**For production, change:** the connections (``housecallpro_default``, ``smtp_default``, ``hcp_crm``; see
-``hcp_booking_confirmation_crm_sync``), the ``lead_source`` and ``tags``, ``team_email`` and ``team_phone``
-(or swap the notifier: Airflow's ``SmtpNotifier``, Slack's, ... take the same place). To test against
-a real account without writing to it, set ``"dry_run": true`` in the Housecall Pro connection's extras.
+**For production, change:** the connections (`housecallpro_default`, `smtp_default`, `hcp_crm`; see
+`hcp_booking_confirmation_crm_sync`), the `lead_source` and `tags`, `team_email` and `team_phone`
+(or swap the notifier: Airflow's `SmtpNotifier`, Slack's, ... take the same place). To test against
+a real account without writing to it, set `"dry_run": true` in the Housecall Pro connection's extras.
 """
 
 from __future__ import annotations
@@ -71,18 +71,25 @@ with DAG(
     catchup=False,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
-        "first_name": Param(type="string", minLength=1, title="First name"),
-        "last_name": Param(type="string", minLength=1, title="Last name"),
-        "email": Param(None, type=["null", "string"], title="Email"),
+        "first_name": Param(type="string", minLength=1, title="First name", description="The lead's first name"),
+        "last_name": Param(type="string", minLength=1, title="Last name", description="The lead's last name"),
+        "email": Param(None, type=["null", "string"], title="Email", description="The lead's email address"),
         "mobile_number": Param(
             None, type=["null", "string"], title="Mobile number", description="10 digits, numbers only: 5125551234"
         ),
-        "company": Param(None, type=["null", "string"], title="Company"),
+        "company": Param(None, type=["null", "string"], title="Company", description="The lead's company, if any"),
         "message": Param(None, type=["null", "string"], title="Message", description="Kept as the customer's notes"),
-        "lead_source": Param("Website", type="string", description="One of the account's lead sources"),
-        "team_email": Param(None, type=["null", "string"], description="Who to tell about the new lead (or nobody)"),
+        "lead_source": Param(
+            "Website", type="string", title="Lead source", description="One of the account's lead sources"
+        ),
+        "team_email": Param(
+            None, type=["null", "string"], title="Team email", description="Who to tell about the new lead (or nobody)"
+        ),
         "team_phone": Param(
-            None, type=["null", "string"], description="Who to text when a lead cannot be added (or nobody)"
+            None,
+            type=["null", "string"],
+            title="Team phone",
+            description="Who to text when a lead cannot be added (or nobody)",
         ),
     },
     tags=["housecallpro", "example"],

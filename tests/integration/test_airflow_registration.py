@@ -56,7 +56,7 @@ def test_connection_form_metadata_served_to_the_ui() -> None:
     assert fields.host.placeholder == "https://api.housecallpro.com"  # type: ignore[union-attr]
     assert fields.login.hidden and fields.port.hidden and fields.url_schema.hidden  # type: ignore[union-attr]
     extras = meta.extra_fields or {}
-    assert set(extras) == {"timeout", "max_retries", "company_id"}
+    assert set(extras) == {"timeout", "max_retries", "company_id", "dry_run"}  # every extra the code reads
     assert extras["timeout"]["schema"]["title"] == "Request timeout (seconds)"
 
 

@@ -10,10 +10,11 @@ goes through a real deferral (the change lands inside the trigger's poll, via a 
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -78,16 +79,20 @@ def forget_runs(dag_id: str) -> None:
         session.query(DagRun).filter(DagRun.dag_id == dag_id).delete(synchronize_session=False)
 
 
+def example_module(dag_id: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"hcp_example_{dag_id}", EXAMPLE_DAGS / f"{dag_id}.py")
+    assert spec and spec.loader
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def example(dag_id: str) -> Any:
     """The DAG of ``example_dags/<dag_id>.py``, loaded by path (dag.test() runs DAGs of a configured bundle).
 
     A fresh copy for every run: ``dag.test(run_conf=...)`` leaves the conf in the DAG object's params.
     """
-    spec = importlib.util.spec_from_file_location(f"hcp_example_{dag_id}", EXAMPLE_DAGS / f"{dag_id}.py")
-    assert spec and spec.loader
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = module.dag
+    dag = example_module(dag_id).dag
     assert dag.dag_id == dag_id
     for task in dag.tasks:  # fail within two minutes, not a day, if an expected event never comes
         if hasattr(task, "soft_fail"):
@@ -552,15 +557,24 @@ def test_example_dags_import_without_errors_or_network(
         "hcp_booking_confirmation_crm_sync",
         "hcp_job_completed_followup",
         "hcp_reschedule_notices",
+        "hcp_watch_bookings",
+        "hcp_watch_completions",
         "hcp_web_form_lead_to_customer",
     ]
+    for dag_id in ("hcp_watch_bookings", "hcp_watch_completions"):  # event-driven: one consumer run at a time
+        assert bag.dags[dag_id].max_active_runs == 1, dag_id
     for dag_id in SENSOR_DAGS:
         dag = bag.dags[dag_id]
         sensors = [t for t in dag.tasks if isinstance(t, JobEventSensor)]
         assert [(s.deferrable, s.poke_interval) for s in sensors] == [(True, 60)], dag_id
         assert dag.max_active_runs == 1, dag_id
     for dag_id in bag.dag_ids:
-        assert "For production, change" in bag.dags[dag_id].doc_md, dag_id
+        doc = bag.dags[dag_id].doc_md
+        assert "For production, change" in doc, dag_id
+        assert "``" not in doc and ":class:" not in doc, dag_id  # the UI renders Markdown, not reStructuredText
+        for name in bag.dags[dag_id].params:
+            param = bag.dags[dag_id].params.get_param(name)
+            assert param.schema.get("title") and param.description, (dag_id, name)
 
 
 def test_the_offline_parse_catches_a_dag_that_calls_the_api_at_import(
@@ -627,3 +641,102 @@ def test_one_crm_contact_from_lead_to_booking_to_completed_job(env: SandboxAdmin
         "scheduled_window": again_window,
     }
     assert len(crm_rows(crm_db)) == 1
+
+
+# -- 5. event-driven: the watcher DAGs -------------------------------------------------------------------
+def watch(trigger: Any, steps: list[tuple[Callable[[], None], int]]) -> list[dict[str, Any]]:
+    """Run an event trigger as the triggerer does (polling every 0.2 s): after each step's change, until it has
+    yielded that step's total of events."""
+    from tests.integration.test_event_triggers import DictAssetStore, Running, made_by_triggerer, until
+
+    _, kwargs = trigger.serialize()
+    quick = type(trigger)(**{**kwargs, "poll_interval": 0.2})
+
+    async def scenario() -> list[dict[str, Any]]:
+        store = DictAssetStore()
+        running = Running(made_by_triggerer(quick, store))
+        await until(lambda: bool(store.values), "go-live")
+        for change, count in steps:
+            await asyncio.to_thread(change)
+            await until(lambda c=count: len(running.events) >= c, f"{count} event(s)")  # type: ignore[misc]
+        await running.kill()
+        return running.events
+
+    return asyncio.run(scenario())
+
+
+def as_asset_events(asset: Any, payloads: list[dict[str, Any]]) -> None:
+    """Store them as the triggerer stores a watcher's events (``Trigger.submit_event``)."""
+    from airflow.assets.manager import AssetManager
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        model = session.query(AssetModel).filter_by(name=asset.name, uri=asset.uri).one()
+        for payload in payloads:
+            AssetManager.register_asset_change(
+                asset=model, extra={"from_trigger": True, "payload": payload}, session=session
+            )
+
+
+def event_log(path: Path) -> list[tuple[str, str, int, str]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT event_id, event_type, is_reschedule, hcp_job_id FROM hcp_job_event_log ORDER BY rowid"
+        ).fetchall()
+
+
+def test_watcher_dags_process_each_asset_event_once(env: SandboxAdmin, crm_db: Path) -> None:
+    """The event triggers' events, stored as asset events (one of them twice, as after a triggerer restart):
+    each watcher DAG texts and logs each change once, over consecutive runs."""
+    bookings_module = example_module("hcp_watch_bookings")
+    completions_module = example_module("hcp_watch_completions")
+    forget_runs("hcp_watch_bookings")
+    ann = new_customer(env, "Ann", "Asset", "5125550161")
+    bob = new_customer(env, "Bob", "Asset", "5125550162")
+    empty = run_dag(bookings_module.dag)  # creates the asset; nothing to process yet
+    assert empty.state == "success" and xcom(empty, "new_events") == []
+
+    jobs: list[dict[str, Any]] = []
+
+    def book() -> None:
+        jobs.append(env.book_job(customer_id=ann["id"], **local_slot(2, 9)[0]))
+        jobs.append(env.book_job(customer_id=bob["id"], **local_slot(3, 9)[0]))
+
+    def move() -> None:
+        env.reschedule(jobs[0]["id"], **local_slot(4, 13)[0])
+
+    payloads = watch(bookings_module.bookings.watchers[0].trigger, [(book, 2), (move, 3)])
+    summary = sorted((p["job"]["id"], p["event"]["is_reschedule"]) for p in payloads)
+    assert summary == sorted([(jobs[0]["id"], False), (jobs[1]["id"], False), (jobs[0]["id"], True)])
+    as_asset_events(bookings_module.bookings, [*payloads, payloads[0]])  # the first one twice
+
+    first = run_dag(bookings_module.dag)
+    assert first.state == "success", states(first)
+    assert sorted(e["event"]["id"] for e in xcom(first, "new_events")) == sorted(p["event"]["id"] for p in payloads)
+    sent = texts(env)
+    assert len(sent) == 3
+    assert sum("has moved to" in body for _, body in sent) == 1
+    assert sorted(to[-10:] for to, _ in sent) == sorted(["5125550161", "5125550161", "5125550162"])
+    assert sorted(row[0] for row in event_log(crm_db)) == sorted(p["event"]["id"] for p in payloads)
+
+    again = run_dag(bookings_module.dag)  # the same asset events are still "recent": nothing is processed twice
+    assert again.state == "success" and xcom(again, "new_events") == []
+    assert len(texts(env)) == 3 and len(event_log(crm_db)) == 3
+
+    # Completions: one event, stored once, thanked once.
+    forget_runs("hcp_watch_completions")
+    assert xcom(run_dag(completions_module.dag), "new_events") == []
+
+    def complete() -> None:
+        env.start(jobs[1]["id"])
+        env.complete(jobs[1]["id"], paid=True)
+
+    done = watch(completions_module.completions.watchers[0].trigger, [(complete, 1)])
+    as_asset_events(completions_module.completions, done)
+    thanked = run_dag(completions_module.dag)
+    assert thanked.state == "success", states(thanked)
+    assert [e["job"]["id"] for e in xcom(thanked, "new_events")] == [jobs[1]["id"]]
+    (thanks,) = texts(env)[3:]
+    assert thanks[0].endswith("5125550162") and thanks[1].startswith("Thanks Bob for choosing us"), thanks
+    assert event_log(crm_db)[3:] == [(done[0]["event"]["id"], "job.completed", 0, jobs[1]["id"])]

@@ -32,7 +32,7 @@ def test_connection_type_metadata() -> None:
     assert conn["hook-name"] == HousecallProHook.hook_name == "Housecall Pro"
     assert conn["ui-field-behaviour"]["relabeling"]["password"] == "API key"
     assert conn["ui-field-behaviour"]["placeholders"]["host"] == "https://api.housecallpro.com"
-    assert set(conn["conn-fields"]) == {"timeout", "max_retries", "company_id"}
+    assert set(conn["conn-fields"]) == {"timeout", "max_retries", "company_id", "dry_run"}
 
 
 def test_hook_ui_field_behaviour_for_older_airflow_mirrors_provider_info() -> None:
