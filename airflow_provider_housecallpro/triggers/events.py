@@ -46,7 +46,8 @@ from airflow_provider_housecallpro.triggers.state_store import StateStore, state
 __all__ = ["JobCompletedEventTrigger", "JobEventsEventTrigger", "JobScheduledEventTrigger"]
 
 GO_LIVE = "go_live"
-CONFIRM_SECONDS = 10.0  # a state is written this long after the events it covers were yielded
+CONFIRM_SECONDS = 10.0  # events stay in the stored value this long after they were yielded
+HORIZON_SLACK = 3600.0  # seconds the stored horizon may lag behind before a quiet poll writes the state
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
@@ -205,7 +206,7 @@ class _Writer:
         return {"detector": self.detector.to_json(), "pending": pending}
 
     async def _write(self, value: dict[str, Any]) -> None:
-        if value != self.written:
+        if not _same(value, self.written):
             await self.store.save(value)
             self.written = value
 
@@ -226,6 +227,23 @@ class _Writer:
             dropped = True
         if dropped and self.detector is not None:
             await self._write(self._value())
+
+
+def _same(value: dict[str, Any], written: dict[str, Any] | None) -> bool:
+    """Nothing worth a write changed: the horizon trails *now* on every poll, so it alone moving by less than an
+    hour does not count (a restart re-derives it)."""
+    if written is None:
+        return False
+    if value == written:
+        return True
+    new, old = dict(value["detector"]), dict(written["detector"])
+    moved = abs(_epoch(new.pop("horizon", None)) - _epoch(old.pop("horizon", None)))
+    return new == old and value["pending"] == written["pending"] and moved < HORIZON_SLACK
+
+
+def _epoch(stamp: Any) -> float:
+    parsed = parse_timestamp(stamp) if isinstance(stamp, str) else None
+    return parsed.timestamp() if parsed else 0.0
 
 
 class JobScheduledEventTrigger(JobEventsEventTrigger):

@@ -77,7 +77,12 @@ class AssetStore:
         self.where = f"asset state store key {ASSET_STORE_KEY!r}"
 
     async def load(self) -> Any | None:
-        value = await self.accessor.aget(ASSET_STORE_KEY)
+        try:
+            value = await self.accessor.aget(ASSET_STORE_KEY)
+        except ValueError as exc:  # one trigger row behind several assets (identical kwargs)
+            raise ValueError(
+                f"{exc} -- several assets share this watcher's trigger: give each asset's trigger its own `name`"
+            ) from None
         if value is None:  # upgraded from Airflow 3.0-3.2: the Variable holds the state
             value = await self.fallback.load()
         return value
