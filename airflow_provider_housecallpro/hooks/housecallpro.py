@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -46,6 +47,11 @@ class ConnectionLike(Protocol):
 
 
 Q = TypeVar("Q", bound=BaseModel)
+
+
+# The Test button: one attempt, connect + read within 10 s.
+TEST_CLIENT_OPTIONS = {"max_retries": 0, "connect_timeout": 4.0, "timeout": 6.0}
+TEST_SECONDS = 10.0
 
 
 def config_from_connection(
@@ -197,9 +203,17 @@ class HousecallProHook(BaseHook):
 
     # -- connection test --------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
-        """Call ``GET /company``; a wrong key gives a message telling to check the API key."""
+        """The UI's Test button: one ``GET /company``, no retries, answered within ``TEST_SECONDS``.
+
+        Messages say "this connection", never its id: the UI tests under a temporary id the user never saw.
+        """
         try:
-            company = self.get_company()
+            conn = self.get_connection(self.housecallpro_conn_id)
+            config = dataclasses.replace(
+                config_from_connection(conn, conn.extra_dejson, TEST_CLIENT_OPTIONS), source="this connection"
+            )
+            with HousecallProClient(config) as client:
+                company = client.call(ops.get_company())
         except HousecallProAuthError as exc:
             return (
                 False,
@@ -207,8 +221,6 @@ class HousecallProHook(BaseHook):
             )
         except HousecallProError as exc:
             return False, str(exc)
-        finally:
-            self.close()
         zone = f" (time zone {company.time_zone})" if company.time_zone else ""
         return True, f"Connected to Housecall Pro company {company.name or company.id!r}{zone}"
 

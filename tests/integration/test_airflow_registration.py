@@ -73,5 +73,50 @@ def test_connections_test_with_a_wrong_key_says_to_check_the_api_key(sandbox: Sa
     # Airflow 3.0 prints the failure but exits 0; later versions exit 1.
     assert out.returncode == (0 if Version(airflow.__version__) < Version("3.1") else 1)
     assert "Connection failed" in out.stdout
-    assert "Check the API key in connection 'hcp_cli'" in out.stdout
+    assert "Check the API key in this connection" in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
+
+
+# -- the Test button (HousecallProHook.test_connection, what `POST /api/v2/connections/test` calls) -----------
+TEMP_ID = "3Cx3lzMa"  # the UI tests under a random id like this one, which the user never saw
+
+
+def ui_test(monkeypatch: pytest.MonkeyPatch, url: str, **extra: object) -> tuple[bool, str]:
+    from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+
+    monkeypatch.setenv(f"AIRFLOW_CONN_{TEMP_ID.upper()}", conn_json(url, **extra))
+    return HousecallProHook(TEMP_ID).test_connection()
+
+
+def test_the_test_button_names_this_connection_not_the_temporary_id(
+    sandbox: SandboxServer, admin: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+
+    assert ui_test(monkeypatch, sandbox.url) == (
+        True,
+        "Connected to Housecall Pro company 'Lone Star Home Services' (time zone America/Chicago)",
+    )
+    monkeypatch.setenv(f"AIRFLOW_CONN_{TEMP_ID.upper()}", conn_json(sandbox.url, api_key="nope"))
+    ok, message = HousecallProHook(TEMP_ID).test_connection()
+    assert not ok and "Check the API key in this connection" in message and TEMP_ID not in message
+    assert "nope" not in message and API_KEY not in message
+
+
+def test_the_test_button_makes_one_attempt_within_ten_seconds(
+    sandbox: SandboxServer, admin: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_housecallpro.hooks.housecallpro import TEST_CLIENT_OPTIONS, TEST_SECONDS
+
+    # Whatever the connection's extras say (here: 20 retries, 60 s timeouts), the test is one bounded attempt.
+    admin.fault("status", path="/company", status=503, times=5)
+    ok, message = ui_test(monkeypatch, sandbox.url, max_retries=20, timeout=60)
+    assert not ok and "503" in message
+    assert len(admin.requests(path="/company")) == 1
+    admin.clear_faults()
+    admin.clear_requests()
+    admin.fault("delay", path="/company", seconds=TEST_CLIENT_OPTIONS["timeout"] + 2)  # the answer comes too late
+    ok, message = ui_test(monkeypatch, sandbox.url, max_retries=20, timeout=60)
+    assert not ok and "timed out" in message.lower(), message
+    assert len(admin.requests(path="/company")) == 1
+    assert TEST_CLIENT_OPTIONS["connect_timeout"] + TEST_CLIENT_OPTIONS["timeout"] <= TEST_SECONDS
