@@ -12,7 +12,8 @@ on Airflow 3.0-3.2). :func:`job_events` returns what a run should process::
 - the run's triggering events for the asset, plus the asset's recent events that no run of this DAG has
   processed (when the task declares the asset as an inlet: the ones Airflow left unattached),
 - minus the ones this DAG already processed: an idempotency ledger keyed by ``event.id``, kept in the Variable
-  ``housecallpro_ledger__<dag_id>__<asset name>``. A retry of the same task in the same run gets the same events.
+  ``housecallpro_ledger__<dag_id>__<asset name>`` (see :func:`ledger_key`). A retry of the same task in the same
+  run gets the same events.
 
 Run consumers with ``max_active_runs=1`` (the ledger is read and written by one run at a time), and schedule them
 on ``AssetOrTimeSchedule`` so an unattached event waits at most one sweep.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +41,13 @@ JobEvent = dict[str, Any]
 
 
 def ledger_key(dag_id: str, asset_name: str) -> str:
-    key = f"{LEDGER_PREFIX}{dag_id}__{asset_name}"
+    """``housecallpro_ledger__<dag_id>__<asset>``, URL-path safe (Airflow 3.0's execution API cannot route a
+    Variable key with ``/`` in it, and asset names are often URIs): other characters become ``_`` and a short
+    hash of the real name keeps two names from colliding."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", asset_name)
+    if safe != asset_name:
+        safe += "_" + hashlib.blake2b(asset_name.encode(), digest_size=4).hexdigest()
+    key = f"{LEDGER_PREFIX}{dag_id}__{safe}"
     if len(key) <= 250:
         return key
     return f"{LEDGER_PREFIX}{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}"
@@ -56,6 +64,17 @@ def _payload(asset_event: Any) -> JobEvent | None:
 def _when(asset_event: Any) -> int:
     stamp = getattr(asset_event, "timestamp", None)
     return int(stamp.timestamp()) if isinstance(stamp, datetime) else int(datetime.now(UTC).timestamp())
+
+
+def _triggering(context: Mapping[str, Any], asset: Any) -> list[Any]:
+    """The run's triggering events of ``asset`` (an Asset is not hashable on Airflow 3.0: no dict lookups)."""
+    accessor = context.get("triggering_asset_events")
+    if accessor is None:
+        return []
+    try:
+        return list(accessor[asset] or [])
+    except KeyError:
+        return []
 
 
 def _recent(context: Mapping[str, Any], asset: Any, after: datetime) -> list[Any]:
@@ -106,7 +125,7 @@ def job_events(
     raw = Variable.get(key, default=None)
     ledger = Ledger.from_json(json.loads(raw) if raw else None)
 
-    triggering = list((context.get("triggering_asset_events") or {}).get(asset, []) or [])
+    triggering = _triggering(context, asset)
     now = datetime.now(UTC)
     if raw is None:  # a new consumer starts with the events that trigger it, not with the asset's history
         ledger.since = min((_when(e) for e in triggering), default=int(now.timestamp()))

@@ -84,7 +84,10 @@ class AssetStore:
                 f"{exc} -- several assets share this watcher's trigger: give each asset's trigger its own `name`"
             ) from None
         if value is None:  # upgraded from Airflow 3.0-3.2: the Variable holds the state
-            value = await self.fallback.load()
+            try:
+                value = await self.fallback.load()
+            except ImportError:  # not inside an Airflow component (no supervisor to ask): no Variables either
+                value = None
         return value
 
     async def save(self, value: dict[str, Any]) -> None:

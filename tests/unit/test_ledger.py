@@ -62,9 +62,10 @@ def test_unreadable_ledger_is_an_error_not_a_fresh_start() -> None:
 
 
 def test_ledger_keys_fit_a_variable_key() -> None:
-    assert (
-        ledger_key("dag", "housecallpro://jobs/scheduled") == "housecallpro_ledger__dag__housecallpro://jobs/scheduled"
-    )
+    key = ledger_key("dag", "housecallpro://jobs/scheduled")
+    assert key.startswith("housecallpro_ledger__dag__housecallpro___jobs_scheduled_") and "/" not in key
+    assert key != ledger_key("dag", "housecallpro:__jobs/scheduled")
+    assert ledger_key("dag", "plain_name") == "housecallpro_ledger__dag__plain_name"
     assert len(ledger_key("d" * 300, "a" * 300)) <= 250
 
 
