@@ -110,7 +110,8 @@ class AirflowStack:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.killed: list[str] = []
         self.log_files: dict[str, Path] = {}
-        self._client = httpx.Client(base_url=self.url, timeout=30.0)
+        # Longer than the SQLite busy timeout (120 s): a request waiting for the lock is slow, not lost.
+        self._client = httpx.Client(base_url=self.url, timeout=150.0)
 
     # -- configuration ------------------------------------------------------------------------------
     def _environment(self, python: str, extra: Mapping[str, str]) -> dict[str, str]:
