@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow_provider_housecallpro.events.ledger import Ledger
+from airflow_provider_housecallpro.events.ledger import Ledger, LedgerError
 from airflow_provider_housecallpro.events.payload import EVENT_KEYS
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,12 @@ def job_events(
     name = getattr(asset, "name", str(asset))
     key = ledger_key(dag_id, name)
     raw = Variable.get(key, default=None)
-    ledger = Ledger.from_json(json.loads(raw) if raw else None)
+    try:
+        ledger = Ledger.from_json(json.loads(raw) if raw else None)
+    except ValueError as exc:  # never guess: a fresh ledger would process everything in the look-back again
+        raise LedgerError(
+            f"Variable {key!r} does not hold a readable ledger ({exc}); delete it to start afresh"
+        ) from None
 
     triggering = _triggering(context, asset)
     now = datetime.now(UTC)
