@@ -40,7 +40,12 @@ from airflow_provider_housecallpro import options
 from airflow_provider_housecallpro.api.models import parse_timestamp
 from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorState, EventType
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
-from airflow_provider_housecallpro.triggers.shared_poller import Subscription, shared_poller
+from airflow_provider_housecallpro.triggers.shared_poller import (
+    Subscription,
+    account_key,
+    shared_poller,
+    warn_skipped,
+)
 from airflow_provider_housecallpro.triggers.state_store import StateStore, state_store
 
 __all__ = ["JobCompletedEventTrigger", "JobEventsEventTrigger", "JobScheduledEventTrigger"]
@@ -112,9 +117,6 @@ class JobEventsEventTrigger(BaseEventTrigger):
             },
         )
 
-    def _account(self) -> tuple[Any, ...]:
-        return (self.housecallpro_conn_id, tuple(sorted(self.client_options.items())))
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store = state_store(self, self.name)
         saved = await self._load(store)
@@ -127,7 +129,9 @@ class JobEventsEventTrigger(BaseEventTrigger):
             )
             writer.sent(saved.pending)
         hook = HousecallProHook(self.housecallpro_conn_id, client_options=self.client_options)
-        poller = await shared_poller(self._account(), hook.aget_client_config)
+        poller = await shared_poller(
+            account_key(self.housecallpro_conn_id, self.client_options), hook.aget_client_config
+        )
         subscription = Subscription(
             self.settings, saved.detector, self.poll_interval, self.max_events, since=saved.since
         )
@@ -142,12 +146,7 @@ class JobEventsEventTrigger(BaseEventTrigger):
                 if isinstance(outcome, BaseException):  # the poller retries next tick: keep watching
                     self.log.error("Housecall Pro %s poll failed: %s: %s", self.kind, type(outcome).__name__, outcome)
                     continue
-                if outcome.skipped:
-                    self.log.warning(
-                        "Housecall Pro: %d job(s) could not be read and were skipped: %s",
-                        len(outcome.skipped),
-                        ", ".join(outcome.skipped[:10]),
-                    )
+                warn_skipped(self.log, outcome.skipped)
                 # The new state and its events are stored *before* they are yielded: a crash after this write
                 # re-sends them on restart (duplicates the ledger drops), never loses them.
                 await writer.polled(outcome.state, outcome.events)

@@ -26,7 +26,12 @@ from airflow_provider_housecallpro.events.detector import (
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.options import client_options as check_client_options
 from airflow_provider_housecallpro.options import detector_settings
-from airflow_provider_housecallpro.triggers.shared_poller import Subscription, shared_poller
+from airflow_provider_housecallpro.triggers.shared_poller import (
+    Subscription,
+    account_key,
+    shared_poller,
+    warn_skipped,
+)
 
 __all__ = ["JobCompletedTrigger", "JobEventsTrigger", "JobScheduledTrigger", "detector_settings"]
 
@@ -84,15 +89,13 @@ class JobEventsTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         yield await self._wait_for_event()
 
-    def _account(self) -> tuple[Any, ...]:
-        """Triggers on the same connection (with the same client options) share one poll and one client."""
-        return (self.housecallpro_conn_id, tuple(sorted(self.client_options.items())))
-
     async def _wait_for_event(self) -> TriggerEvent:
         hook = HousecallProHook(self.housecallpro_conn_id, client_options=self.client_options)
         try:
             state = DetectorState.from_json(self.state, self.kind)  # decoded once, then kept by the poller
-            poller = await shared_poller(self._account(), hook.aget_client_config)
+            poller = await shared_poller(
+                account_key(self.housecallpro_conn_id, self.client_options), hook.aget_client_config
+            )
             # The sensor polled in the worker just before deferring: the trigger's first poll comes one interval
             # later (at most FIRST_POLL_DELAY), which also keeps clear of an Airflow 3.0 scheduler race that fails
             # a try whose trigger fires before the scheduler has seen the worker leave (see docs/RELIABILITY.md).
@@ -122,12 +125,7 @@ class JobEventsTrigger(BaseTrigger):
                 return TriggerEvent({"status": "timeout", "message": f"no {self.kind} event by {self.timeout_at}"})
             if isinstance(outcome, BaseException):
                 raise outcome
-            if outcome.skipped:
-                self.log.warning(
-                    "Housecall Pro: %d job(s) could not be read and were skipped: %s",
-                    len(outcome.skipped),
-                    ", ".join(outcome.skipped[:10]),
-                )
+            warn_skipped(self.log, outcome.skipped)
             if outcome.events:
                 self.log.info(
                     "Housecall Pro: %d %s event(s) after %d poll(s)", len(outcome.events), self.kind, subscription.polls

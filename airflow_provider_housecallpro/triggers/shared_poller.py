@@ -19,7 +19,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -105,7 +105,7 @@ class SharedPoller:
         if peers:
             phase = max(peers)
             behind = earliest - (phase + interval)
-            subscription.last_poll = phase + (max(0, math.ceil(behind / interval)) * interval if behind > 0 else 0)
+            subscription.last_poll = phase + max(0, math.ceil(behind / interval)) * interval
         elif subscription.delay > 0:
             subscription.last_poll = earliest - interval
         self.subscribers.append(subscription)
@@ -199,6 +199,19 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
         raise
     finally:
         del _CREATING[key]
+
+
+def account_key(conn_id: str, client_options: Mapping[str, Any]) -> AccountKey:
+    """Triggers on the same connection (with the same client options) share one poll and one client."""
+    return (conn_id, tuple(sorted(client_options.items())))
+
+
+def warn_skipped(logger: Any, skipped: list[str]) -> None:
+    """One warning per poll naming the jobs that could not be read (the rest were delivered)."""
+    if skipped:
+        logger.warning(
+            "Housecall Pro: %d job(s) could not be read and were skipped: %s", len(skipped), ", ".join(skipped[:10])
+        )
 
 
 def active_pollers() -> list[SharedPoller]:
