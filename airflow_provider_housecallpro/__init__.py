@@ -91,7 +91,6 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "notifications": ["airflow_provider_housecallpro.notifications.sms.SmsNotifier"],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

@@ -39,15 +39,15 @@ from airflow.providers.common.compat.sdk import AirflowSkipException  # one impo
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, Variable, get_current_context, task
-
-from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
-from airflow_provider_housecallpro.notifications import (
+from hcp_messaging import (
     format_money,
     format_phone,
     job_title,
     send_email,
     send_sms,
 )
+
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sensors.jobs import JobCompletedSensor
 
 HCP_CONN_ID = "housecallpro_default"

@@ -40,9 +40,7 @@ from airflow.providers.common.compat.sdk import AirflowSkipException  # one impo
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, get_current_context, task
-
-from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
-from airflow_provider_housecallpro.notifications import (
+from hcp_messaging import (
     format_phone,
     format_window,
     job_title,
@@ -51,6 +49,8 @@ from airflow_provider_housecallpro.notifications import (
     send_sms,
     street_address,
 )
+
+from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sensors.jobs import JobScheduledSensor
 
 HCP_CONN_ID = "housecallpro_default"

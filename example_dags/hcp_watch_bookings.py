@@ -36,9 +36,9 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
+from hcp_messaging import format_window, job_title, send_sms
 
 from airflow_provider_housecallpro.assets import job_events
-from airflow_provider_housecallpro.notifications import format_window, job_title, send_sms
 from airflow_provider_housecallpro.triggers.events import JobScheduledEventTrigger
 
 HCP_CONN_ID = "housecallpro_default"

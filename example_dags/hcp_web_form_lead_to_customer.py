@@ -42,8 +42,8 @@ from airflow.providers.common.compat.sdk import AirflowSkipException  # one impo
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, XComArg, get_current_context, task
+from hcp_messaging import SmsNotifier, format_phone, person_name, send_email
 
-from airflow_provider_housecallpro.notifications import SmsNotifier, format_phone, person_name, send_email
 from airflow_provider_housecallpro.operators.customers import XCOM_CUSTOMER_KEY, CreateCustomerOperator
 
 HCP_CONN_ID = "housecallpro_default"

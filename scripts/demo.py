@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO / "example_dags"
+sys.path.insert(0, str(EXAMPLE_DAGS))  # the examples' helpers (hcp_messaging), as Airflow imports them
 DEMO_KEY = "sandbox-demo-key"
 STARTED = time.monotonic()
 BOLD, DIM, GREEN, RED, RESET = ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m")
@@ -128,11 +129,11 @@ class Demo:
 
     # -- setup ----------------------------------------------------------------------------------
     def start(self) -> None:
-        from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
+        from hcp_messaging.sinks import SandboxWithSinks, SinkAdmin
 
         step("Starting the local Housecall Pro sandbox API and its message sinks")
-        self.sandbox = SandboxServer(api_key=DEMO_KEY, seed=1, smtp_port=0).start()
-        self.admin = SandboxAdmin(self.sandbox.url)
+        self.sandbox = SandboxWithSinks(api_key=DEMO_KEY, seed=1, smtp_port=0).start()
+        self.admin = SinkAdmin(self.sandbox.url)
         note(f"Housecall Pro API   {self.sandbox.url}   (seeded account: 30 customers, 60 jobs, 5 employees)")
         note(f"SMS sink (Twilio)   {self.sandbox.sms_base_url}")
         note(f"SMTP sink           127.0.0.1:{self.sandbox.smtp_port}")

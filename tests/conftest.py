@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated AIRFLOW_HOME, one live sandbox per session, a connection pointing at it."""
+"""Shared fixtures: an isolated AIRFLOW_HOME, one live sandbox per session (with the example DAGs' message sinks),
+a connection pointing at it."""
 
 from __future__ import annotations
 
@@ -32,9 +33,8 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 
+from hcp_messaging.sinks import SandboxWithSinks, SinkAdmin  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
-
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer  # noqa: E402
 
 # CI runs the same examples every time (a property failure is reproducible, never a flake); locally each run
 # explores new ones.
@@ -45,6 +45,9 @@ if os.environ.get("CI"):
 # A distinctive key, so tests can assert it never shows up anywhere.
 API_KEY = "hcp-test-SECRET-9f3c2a7e51"
 CONN_ID = "housecallpro_default"
+# The SMS sink's credentials (Twilio-style account SID and auth token); the token is a secret too.
+SMS_SID = "ACtest00000000000000000000000000"
+SMS_TOKEN = "sms-test-SECRET-0c7d99"
 # Small, fast retry settings for the suite (the defaults are for production).
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 2.0, "connect_timeout": 2.0}
 
@@ -54,29 +57,32 @@ def conn_json(url: str, api_key: str = API_KEY, **extra: object) -> str:
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(api_key=API_KEY, seed=1) as server:
+def sandbox() -> Iterator[SandboxWithSinks]:
+    """The one sandbox of the session: the Housecall Pro API plus the SMS and SMTP sinks of the examples."""
+    with SandboxWithSinks(
+        api_key=API_KEY, seed=1, smtp_port=0, sms_account_sid=SMS_SID, sms_auth_token=SMS_TOKEN
+    ) as server:
         yield server
 
 
 @pytest.fixture
-def admin(sandbox: SandboxServer) -> Iterator[SandboxAdmin]:
-    """The sandbox's admin API, with a fresh world, no faults and an empty request log."""
-    client = SandboxAdmin(sandbox.url)
+def admin(sandbox: SandboxWithSinks) -> Iterator[SinkAdmin]:
+    """The sandbox's admin API, with a fresh world, no faults, an empty request log and no messages."""
+    client = SinkAdmin(sandbox.url)
     client.reset(seed=1)
     yield client
     client.clear_faults()
 
 
 @pytest.fixture
-def connection(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> str:
+def connection(sandbox: SandboxWithSinks, monkeypatch: pytest.MonkeyPatch) -> str:
     """``housecallpro_default`` as an env-var connection (JSON) pointing at the sandbox."""
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", conn_json(sandbox.url))
     return CONN_ID
 
 
 @pytest.fixture
-def hook(connection: str, admin: SandboxAdmin):  # type: ignore[no-untyped-def]
+def hook(connection: str, admin: SinkAdmin):  # type: ignore[no-untyped-def]
     from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 
     h = HousecallProHook(connection, client_options=FAST)

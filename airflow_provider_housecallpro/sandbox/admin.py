@@ -66,23 +66,6 @@ class SandboxAdmin:
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
 
-    # messages received by the local sinks (SMS and SMTP)
-    def messages(self) -> JSON:
-        """``{"sms": [{"sid", "to", "from", "body", ...}], "email": [{"to", "from", "subject", "text", ...}]}``."""
-        result: JSON = self._call("GET", "/messages")
-        return result
-
-    def sms(self) -> list[JSON]:
-        texts: list[JSON] = self.messages()["sms"]
-        return texts
-
-    def emails(self) -> list[JSON]:
-        mails: list[JSON] = self.messages()["email"]
-        return mails
-
-    def clear_messages(self) -> None:
-        self._call("DELETE", "/messages")
-
     # faults
     def fault(self, kind: str, **params: Any) -> JSON:
         """Queue one fault rule, e.g. ``fault("status", status=429, retry_after="2", path="/jobs")``."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .faults import ADMIN_PREFIX, FaultQueue, RequestLog, SandboxMiddleware, install_log_filter
-from .sinks import DEFAULT_SMS_ACCOUNT_SID, DEFAULT_SMS_AUTH_TOKEN, MessageStore, sms_router
 from .world import (
     CUSTOMER_SORT_KEYS,
     EMPLOYEE_SORT_KEYS,
@@ -260,7 +259,9 @@ def _hcp_routes(world: World) -> APIRouter:
     return router
 
 
-def _admin_routes(world: World, faults: FaultQueue, log: RequestLog, messages: MessageStore) -> APIRouter:
+def _admin_routes(
+    world: World, faults: FaultQueue, log: RequestLog, on_reset: Sequence[Callable[[], None]]
+) -> APIRouter:
     router = APIRouter(prefix=ADMIN_PREFIX)
 
     def state() -> JSON:
@@ -280,7 +281,8 @@ def _admin_routes(world: World, faults: FaultQueue, log: RequestLog, messages: M
         world.reseed(seed)
         faults.clear()
         log.clear()
-        messages.clear()
+        for hook in on_reset:
+            hook()
         return JSONResponse(state())
 
     @router.get("/state")
@@ -295,16 +297,6 @@ def _admin_routes(world: World, faults: FaultQueue, log: RequestLog, messages: M
     async def clear_requests() -> JSONResponse:
         log.clear()
         return JSONResponse({"requests": []})
-
-    @router.get("/messages")
-    async def list_messages() -> JSONResponse:
-        """What the local sinks received: ``{"sms": [...], "email": [...]}`` (see :mod:`.sinks`)."""
-        return JSONResponse(messages.snapshot())
-
-    @router.delete("/messages")
-    async def clear_messages() -> JSONResponse:
-        messages.clear()
-        return JSONResponse(messages.snapshot())
 
     @router.get("/clock")
     async def get_clock() -> JSONResponse:
@@ -389,26 +381,25 @@ def create_app(
     seed: int = 1,
     now: datetime | None = None,
     *,
-    sms_account_sid: str = DEFAULT_SMS_ACCOUNT_SID,
-    sms_auth_token: str = DEFAULT_SMS_AUTH_TOKEN,
-    messages: MessageStore | None = None,
+    routers: Sequence[APIRouter] = (),
+    on_reset: Sequence[Callable[[], None]] = (),
 ) -> FastAPI:
     """A fresh sandbox. ``now`` freezes the clock at that instant (default: real, running UTC time).
 
-    The SMS sink (under ``/_sandbox/sinks/sms``) accepts ``sms_account_sid`` / ``sms_auth_token``; what it and
-    an SMTP sink sharing ``messages`` receive is listed by ``GET /_sandbox/messages``.
+    ``routers`` are mounted beside the API (behind the same middleware: paths under ``/_sandbox`` need no API
+    key, everything else does); ``on_reset`` run on ``POST /_sandbox/reset``. The demo and the tests add their
+    local message sinks this way (``example_dags/hcp_messaging/sinks.py``); the provider ships none.
     """
     world = World(seed, Clock(now))
     faults, log = FaultQueue(), RequestLog()
-    messages = messages if messages is not None else MessageStore()
     app = FastAPI(
         title="Housecall Pro sandbox", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
     )
     app.state.world, app.state.faults, app.state.request_log = world, faults, log
-    app.state.messages = messages
     app.include_router(_hcp_routes(world))
-    app.include_router(_admin_routes(world, faults, log, messages))
-    app.include_router(sms_router(messages, sms_account_sid, sms_auth_token))
+    app.include_router(_admin_routes(world, faults, log, on_reset))
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(SandboxMiddleware, world=world, faults=faults, log=log, api_key=api_key)
     install_log_filter()
 

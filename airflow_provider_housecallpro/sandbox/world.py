@@ -256,8 +256,9 @@ class LineItem:
 
     def to_api(self) -> JSON:
         data = dict(self.__dict__)
-        data.update(amount=self.unit_price * self.quantity, unit_of_measure="Each", service_item_id=None)
-        data["service_item_type"] = None
+        # No service_item_id / service_item_type: the spec's types are not nullable, and these items come from
+        # no price book, so the keys are left out rather than sent as null.
+        data.update(amount=self.unit_price * self.quantity, unit_of_measure="Each")
         return data
 
 
@@ -749,11 +750,12 @@ class World:
 
     def render_job(self, job: Job, expand: Collection[str] = ()) -> JSON:
         with self.lock:
-            schedule: JSON = {
-                "scheduled_start": fmt_ts(job.scheduled_start),
-                "scheduled_end": fmt_ts(job.scheduled_end),
-                "arrival_window": job.arrival_window,
-            }
+            # The spec's schedule fields are not nullable: an unscheduled job's schedule leaves them out.
+            schedule: JSON = _present(
+                scheduled_start=fmt_ts(job.scheduled_start),
+                scheduled_end=fmt_ts(job.scheduled_end),
+                arrival_window=job.arrival_window,
+            )
             if "appointments" in expand:
                 schedule["appointments"] = [a.to_api() for a in self.appointments(job)]
             data: JSON = {
@@ -776,7 +778,7 @@ class World:
                 "assigned_employees": [self.render_employee(self.employees[e]) for e in job.employee_ids],
                 "tags": list(job.tags),
                 "original_estimate_id": job.original_estimate_id,
-                "original_estimate_uuids": job.original_estimate_uuids,
+                "original_estimate_uuids": list(job.original_estimate_uuids or ()),
                 "lead_source": job.lead_source,
                 "job_fields": {
                     "job_type": None if job.job_type is None else {"id": job.job_type.id, "name": job.job_type.name},
@@ -784,16 +786,19 @@ class World:
                     if job.business_unit is None
                     else {"id": job.business_unit.id, "name": job.business_unit.name},
                 },
-                "locked_at": fmt_ts(job.locked_at),
                 "created_at": fmt_ts(job.created_at),
                 "updated_at": fmt_ts(job.updated_at),
                 "canceled_at": fmt_ts(job.canceled_at),
                 "deleted_at": fmt_ts(job.deleted_at),
                 "company_name": self.company["name"],
                 "company_id": self.company["id"],
-                "recurrence_number": job.recurrence_number,
-                "recurrence_rule": job.recurrence_rule,
                 "assigned_route_template_id": job.assigned_route_template_id,
+                # not nullable in the spec: present only when set
+                **_present(
+                    locked_at=fmt_ts(job.locked_at),
+                    recurrence_number=job.recurrence_number,
+                    recurrence_rule=job.recurrence_rule,
+                ),
             }
             if "attachments" in expand:
                 data["attachments"] = []
@@ -1018,6 +1023,11 @@ _OP_KEYS: dict[str, frozenset[str]] = {
 
 
 # Typed readers for admin bodies; a wrong type is a 422 WorldError.
+def _present(**fields: Any) -> JSON:
+    """The fields that have a value (for response fields the spec does not allow to be null)."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def _str(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):

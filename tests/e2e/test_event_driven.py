@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hcp_messaging.sinks import SandboxWithSinks, SinkAdmin
 
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
 from tests.conftest import API_KEY, CONN_ID, EXAMPLE_DAGS, conn_json
 from tests.e2e.airflow_stack import AirflowStack
 
@@ -38,7 +38,7 @@ def slot(days: int) -> dict[str, str]:
 
 
 @pytest.fixture(params=[1, 2], ids=["one-triggerer", "two-triggerers"])
-def airflow(request: pytest.FixtureRequest, sandbox: SandboxServer, tmp_path: Path) -> Iterator[AirflowStack]:
+def airflow(request: pytest.FixtureRequest, sandbox: SandboxWithSinks, tmp_path: Path) -> Iterator[AirflowStack]:
     env = {
         **sandbox.airflow_connections(),
         f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_json(sandbox.url, timeout=10),
@@ -65,7 +65,7 @@ def db_rows(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def test_each_change_is_processed_once_through_a_triggerer_kill_and_a_pause(
-    airflow: AirflowStack, admin: SandboxAdmin
+    airflow: AirflowStack, admin: SinkAdmin
 ) -> None:
     crm: Path = airflow.crm  # type: ignore[attr-defined]
     meta = airflow.home / "airflow.db"

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hcp_messaging.sinks import SandboxWithSinks, SinkAdmin
 
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
 from tests.conftest import API_KEY, CONN_ID, EXAMPLE_DAGS, conn_json
 from tests.e2e.airflow_stack import AirflowStack
 
@@ -46,7 +46,7 @@ class Finished:
     """What a DAG-specific outcome check gets: the stack, the finished run and what the test arranged."""
 
     airflow: AirflowStack
-    admin: SandboxAdmin
+    admin: SinkAdmin
     run_id: str
     job: Json
     customer: Json
@@ -63,10 +63,10 @@ class CompletionDag:
     outcome: Callable[[Finished], None]  # DAG-specific checks of the finished run
     # extra environment for the components (e.g. connections of message sinks), given the sandbox and a
     # scratch directory
-    env: Callable[[SandboxServer, Path], dict[str, str]] = field(default=lambda sandbox, scratch: {})
+    env: Callable[[SandboxWithSinks, Path], dict[str, str]] = field(default=lambda sandbox, scratch: {})
 
 
-def _sinks_and_crm(sandbox: SandboxServer, scratch: Path) -> dict[str, str]:
+def _sinks_and_crm(sandbox: SandboxWithSinks, scratch: Path) -> dict[str, str]:
     env = {k: v for k, v in sandbox.airflow_connections().items() if k != f"AIRFLOW_CONN_{CONN_ID.upper()}"}
     env["AIRFLOW_CONN_HCP_CRM"] = json.dumps({"conn_type": "sqlite", "host": str(scratch / "crm.db")})
     return env
@@ -122,20 +122,13 @@ with DAG("{PROBE_DAG_ID}", schedule=None, start_date=pendulum.datetime(2026, 1, 
 '''
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    """This module's sandbox also runs the SMTP sink (overrides the session-wide one of conftest)."""
-    with SandboxServer(api_key=API_KEY, seed=1, smtp_port=0) as server:
-        yield server
-
-
 @pytest.fixture
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
 
 
 @pytest.fixture
-def airflow(sandbox: SandboxServer, scratch: Path) -> Iterator[AirflowStack]:
+def airflow(sandbox: SandboxWithSinks, scratch: Path) -> Iterator[AirflowStack]:
     probe_dags = scratch / "probe_dags"
     probe_dags.mkdir()
     (probe_dags / f"{PROBE_DAG_ID}.py").write_text(PROBE_DAG)
@@ -165,7 +158,7 @@ def start_run(airflow: AirflowStack, dag: CompletionDag) -> str:
 
 
 def test_completion_dag_defers_succeeds_and_shows_the_key_only_masked(
-    airflow: AirflowStack, admin: SandboxAdmin, scratch: Path
+    airflow: AirflowStack, admin: SinkAdmin, scratch: Path
 ) -> None:
     dag = DAG_UNDER_TEST
     customer = admin.create_customer(
@@ -255,7 +248,7 @@ def test_completion_dag_defers_succeeds_and_shows_the_key_only_masked(
     assert airflow.stragglers() == []
 
 
-def check_the_test_button(airflow: AirflowStack, admin: SandboxAdmin) -> None:
+def check_the_test_button(airflow: AirflowStack, admin: SinkAdmin) -> None:
     """The UI's Test: a new connection tests fine, with one request. For a stored one the UI posts the masked
     password (``***``); Airflow 3.3's API then reuses the stored key, unless the host or port differs — and the
     3.3.2 UI sends ``port: 0`` for a connection stored without a port, which the API refuses ("differs from the
@@ -307,9 +300,7 @@ def sandbox_secret(airflow: AirflowStack, conn: str, field: str) -> str:
     return value
 
 
-def test_continuous_dags_handle_each_change_once_over_consecutive_runs(
-    airflow: AirflowStack, admin: SandboxAdmin
-) -> None:
+def test_continuous_dags_handle_each_change_once_over_consecutive_runs(airflow: AirflowStack, admin: SinkAdmin) -> None:
     """The @continuous example DAGs run after run: bookings, a reschedule and a completion made between runs,
     each handled by exactly one run (the sensors carry their state from run to run)."""
     people = [

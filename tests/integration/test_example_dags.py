@@ -14,7 +14,7 @@ import asyncio
 import importlib.util
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -22,9 +22,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hcp_messaging.sinks import SandboxWithSinks, SinkAdmin
 
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
-from tests.conftest import API_KEY, EXAMPLE_DAGS, run_dag, xcom
+from tests.conftest import EXAMPLE_DAGS, run_dag, xcom
 
 CHICAGO = ZoneInfo("America/Chicago")  # the sandbox company's time zone
 COMPANY = "Lone Star Home Services"
@@ -35,13 +35,6 @@ SENSOR_DAGS = ("hcp_booking_confirmation_crm_sync", "hcp_reschedule_notices", "h
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    """This module's sandbox also runs the SMTP sink (overrides the session-wide one of conftest)."""
-    with SandboxServer(api_key=API_KEY, seed=1, smtp_port=0) as server:
-        yield server
-
-
 @pytest.fixture
 def crm_db(tmp_path: Path) -> Path:
     return tmp_path / "crm.db"
@@ -50,12 +43,12 @@ def crm_db(tmp_path: Path) -> Path:
 @pytest.fixture
 def env(
     airflow_db: None,
-    sandbox: SandboxServer,
-    admin: SandboxAdmin,
+    sandbox: SandboxWithSinks,
+    admin: SinkAdmin,
     connection: str,
     crm_db: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> SandboxAdmin:
+) -> SinkAdmin:
     """Connections to the sandbox, its sinks and a fresh CRM; sensor DAGs with no remembered state."""
     for name, value in sandbox.airflow_connections().items():
         if name != "AIRFLOW_CONN_HOUSECALLPRO_DEFAULT":  # `connection` set it already, with the suite's key
@@ -114,14 +107,14 @@ def crm_rows(path: Path) -> dict[str, dict[str, Any]]:
         return {row["email"]: dict(row) for row in db.execute("SELECT * FROM crm_contacts ORDER BY email")}
 
 
-def texts(admin: SandboxAdmin) -> list[tuple[str, str]]:
+def texts(admin: SinkAdmin) -> list[tuple[str, str]]:
     """(recipient, body) of every text the SMS sink received, in order."""
     sent = admin.sms()
     assert all(m["from"] == SENDER for m in sent)
     return [(m["to"], m["body"]) for m in sent]
 
 
-def emails(admin: SandboxAdmin) -> list[tuple[list[str], str, str]]:
+def emails(admin: SinkAdmin) -> list[tuple[list[str], str, str]]:
     """(recipients, subject, text) of every email the SMTP sink received, in order."""
     return [(m["to"], m["subject"], m["text"]) for m in admin.emails()]
 
@@ -147,7 +140,7 @@ def local_slot(days: int, hour: int, minute: int = 0, hours: int = 2) -> tuple[d
     return fields, window
 
 
-def new_customer(admin: SandboxAdmin, first: str, last: str, mobile: str | None, **kw: Any) -> dict[str, Any]:
+def new_customer(admin: SinkAdmin, first: str, last: str, mobile: str | None, **kw: Any) -> dict[str, Any]:
     address = {"street": "7081 Oak Hollow Dr", "city": "Pflugerville", "state": "TX", "zip": "78660"}
     body = {
         "first_name": first,
@@ -167,7 +160,7 @@ def just_before() -> str:
 
 
 # -- 1. booking confirmation + CRM sync ---------------------------------------------------------------
-def test_booking_confirmation_texts_emails_and_syncs_the_crm(env: SandboxAdmin, crm_db: Path) -> None:
+def test_booking_confirmation_texts_emails_and_syncs_the_crm(env: SinkAdmin, crm_db: Path) -> None:
     admin = env
     ava = new_customer(admin, "Ava", "Smith", "5125551234")
     quiet = new_customer(admin, "Noah", "Quiet", "5125559876", notifications_enabled=False)
@@ -225,7 +218,7 @@ def crew(hook: Any, *first_names: str) -> list[dict[str, Any]]:
 
 
 def test_reschedule_notices_customer_and_crew_new_bookings_left_to_flow_1(
-    env: SandboxAdmin, hook: Any, crm_db: Path
+    env: SinkAdmin, hook: Any, crm_db: Path
 ) -> None:
     admin = env
     ava = new_customer(admin, "Ava", "Smith", "5125551234")
@@ -282,7 +275,7 @@ def test_reschedule_notices_customer_and_crew_new_bookings_left_to_flow_1(
     assert (row["hcp_job_id"], row["scheduled_window"]) == (job["id"], new)
 
 
-def test_reschedule_detected_by_the_crm_seen_before_lookup(env: SandboxAdmin, crm_db: Path) -> None:
+def test_reschedule_detected_by_the_crm_seen_before_lookup(env: SinkAdmin, crm_db: Path) -> None:
     """The alternative branch: the job ID is on a CRM contact, so it is a reschedule — even where the
     sensor saw only one change (its first run starts after the booking and the move) and so reports a new
     booking."""
@@ -322,7 +315,7 @@ def test_reschedule_detected_by_the_crm_seen_before_lookup(env: SandboxAdmin, cr
 
 # -- 3. job completed: thank-you, receipt or reminder, CRM stage ---------------------------------------
 def test_completion_thanks_then_receipt_or_reminder_and_advances_the_crm(
-    env: SandboxAdmin, crm_db: Path, monkeypatch: pytest.MonkeyPatch
+    env: SinkAdmin, crm_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     admin = env
     monkeypatch.setenv("AIRFLOW_VAR_HCP_REVIEW_URL", "https://g.page/r/lonestar/review")
@@ -390,7 +383,7 @@ def test_completion_thanks_then_receipt_or_reminder_and_advances_the_crm(
     ]
 
 
-def test_completion_arrives_while_the_sensor_is_deferred(env: SandboxAdmin, crm_db: Path) -> None:
+def test_completion_arrives_while_the_sensor_is_deferred(env: SinkAdmin, crm_db: Path) -> None:
     """No ``since``: the run waits for a completion, in the trigger, and follows up on it."""
     admin = env
     ava = new_customer(admin, "Ava", "Smith", "5125551234")
@@ -436,7 +429,7 @@ def sandbox_customers(hook: Any, email: str) -> list[Any]:
 
 
 def test_web_form_lead_becomes_a_customer_stored_in_the_crm_and_announced(
-    env: SandboxAdmin, hook: Any, crm_db: Path
+    env: SinkAdmin, hook: Any, crm_db: Path
 ) -> None:
     admin = env
     run = run_dag(example("hcp_web_form_lead_to_customer"), run_conf=FORM)
@@ -485,7 +478,7 @@ def test_web_form_lead_becomes_a_customer_stored_in_the_crm_and_announced(
 
 
 def test_web_form_with_an_invalid_mobile_number_creates_nothing_and_texts_the_team(
-    env: SandboxAdmin, crm_db: Path
+    env: SinkAdmin, crm_db: Path
 ) -> None:
     admin = env
     form = {"first_name": "Bad", "last_name": "Number", "email": "bad@example.com", "mobile_number": "512-555-01"}
@@ -542,7 +535,7 @@ def parse_offline(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, l
 
 
 def test_example_dags_import_without_errors_or_network(
-    sandbox: SandboxServer, admin: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
+    sandbox: SandboxWithSinks, admin: SinkAdmin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Parsing (what the DAG processor does over and over) needs no connection and makes no network call."""
     from airflow_provider_housecallpro.sensors.jobs import JobEventSensor
@@ -578,7 +571,7 @@ def test_example_dags_import_without_errors_or_network(
 
 
 def test_the_offline_parse_catches_a_dag_that_calls_the_api_at_import(
-    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: SandboxWithSinks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The check above has teeth: a DAG file that talks to Housecall Pro while being parsed is caught."""
     monkeypatch.setenv(
@@ -596,7 +589,7 @@ def test_the_offline_parse_catches_a_dag_that_calls_the_api_at_import(
 
 
 # -- the CRM across the DAGs ----------------------------------------------------------------------------
-def test_one_crm_contact_from_lead_to_booking_to_completed_job(env: SandboxAdmin, hook: Any, crm_db: Path) -> None:
+def test_one_crm_contact_from_lead_to_booking_to_completed_job(env: SinkAdmin, hook: Any, crm_db: Path) -> None:
     """Found by email every time: a lead is tagged, booked (stage moves on), completed, and booked again —
     the stage never moves back and tags accumulate."""
     admin = env
@@ -711,7 +704,7 @@ def event_log(path: Path) -> list[tuple[str, str, int, str]]:
         ).fetchall()
 
 
-def test_watcher_dags_process_each_asset_event_once(env: SandboxAdmin, crm_db: Path) -> None:
+def test_watcher_dags_process_each_asset_event_once(env: SinkAdmin, crm_db: Path) -> None:
     """The event triggers' events, stored as asset events (one of them twice, as after a triggerer restart):
     each watcher DAG texts and logs each change once, over consecutive runs."""
     bookings_module = example_module("hcp_watch_bookings")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from airflow_provider_housecallpro.notifications import (
+from hcp_messaging import (
     SmsError,
     SmsHook,
     SmsNotifier,
@@ -18,34 +16,30 @@ from airflow_provider_housecallpro.notifications import (
     send_email,
     send_sms,
 )
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
+from hcp_messaging.sinks import SandboxWithSinks, SinkAdmin
 
-SID = "ACnotify0000000000000000000000000"
-TOKEN = "sms-SECRET-token-0c7d99"
-
-
-@pytest.fixture(scope="module")
-def sinks() -> Iterator[SandboxServer]:
-    with SandboxServer(seed=1, smtp_port=0, sms_account_sid=SID, sms_auth_token=TOKEN) as server:
-        yield server
+from tests.conftest import SMS_TOKEN as TOKEN
 
 
 @pytest.fixture
-def ctl(sinks: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxAdmin]:
+def sinks(sandbox: SandboxWithSinks) -> SandboxWithSinks:
+    return sandbox
+
+
+@pytest.fixture
+def ctl(sinks: SandboxWithSinks, admin: SinkAdmin, monkeypatch: pytest.MonkeyPatch) -> SinkAdmin:
     for name, value in sinks.airflow_connections().items():
         monkeypatch.setenv(name, value)
-    with SandboxAdmin(sinks.url) as admin:
-        admin.reset()
-        yield admin
+    return admin
 
 
-def sms_conn(sinks: SandboxServer, **changes: Any) -> str:
+def sms_conn(sinks: SandboxWithSinks, **changes: Any) -> str:
     conn = json.loads(sinks.airflow_connections()["AIRFLOW_CONN_SMS_DEFAULT"])
     conn.update(changes)
     return json.dumps(conn)
 
 
-def test_send_sms_through_the_connection(ctl: SandboxAdmin, caplog: pytest.LogCaptureFixture) -> None:
+def test_send_sms_through_the_connection(ctl: SinkAdmin, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     sent = send_sms("(512) 555-1234", "Your visit is booked.")
     [received] = ctl.sms()
@@ -59,13 +53,13 @@ def test_send_sms_through_the_connection(ctl: SandboxAdmin, caplog: pytest.LogCa
     assert TOKEN not in caplog.text and "5125551234" not in caplog.text
 
 
-def test_from_number_can_be_given_per_message(ctl: SandboxAdmin) -> None:
+def test_from_number_can_be_given_per_message(ctl: SinkAdmin) -> None:
     SmsHook().send("5125551234", "From the tech line", from_number="5125550155")
     assert ctl.sms()[0]["from"] == "+15125550155"
 
 
 def test_wrong_token_is_rejected_without_retry_and_without_the_token(
-    sinks: SandboxServer, ctl: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
+    sinks: SandboxWithSinks, ctl: SinkAdmin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_SMS_BAD", sms_conn(sinks, password="wrong-SECRET-value"))
     with pytest.raises(SmsRejectedError) as caught:
@@ -79,7 +73,7 @@ def test_wrong_token_is_rejected_without_retry_and_without_the_token(
 
 
 def test_an_unreachable_gateway_is_an_error_that_may_be_retried(
-    sinks: SandboxServer, ctl: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
+    sinks: SandboxWithSinks, ctl: SinkAdmin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -91,18 +85,18 @@ def test_an_unreachable_gateway_is_an_error_that_may_be_retried(
     assert "ConnectError" in str(caught.value) and TOKEN not in str(caught.value)
 
 
-def test_gateway_validation_errors_are_rejections(ctl: SandboxAdmin) -> None:
+def test_gateway_validation_errors_are_rejections(ctl: SinkAdmin) -> None:
     with pytest.raises(SmsRejectedError) as caught:
         send_sms("5125551234", "x" * 1601)
     assert caught.value.status == 400 and caught.value.code == 21617
 
 
-async def test_async_send(ctl: SandboxAdmin) -> None:
+async def test_async_send(ctl: SinkAdmin) -> None:
     sent = await SmsHook().asend("5125551234", "async hello")
     assert ctl.sms()[0]["sid"] == sent["sid"]
 
 
-def test_sms_notifier_renders_its_templates_and_texts_every_recipient(ctl: SandboxAdmin) -> None:
+def test_sms_notifier_renders_its_templates_and_texts_every_recipient(ctl: SinkAdmin) -> None:
     from airflow.sdk import DAG
 
     with DAG("hcp_notifier_probe", schedule=None) as dag:
@@ -115,12 +109,12 @@ def test_sms_notifier_renders_its_templates_and_texts_every_recipient(ctl: Sandb
     ]
 
 
-async def test_sms_notifier_async(ctl: SandboxAdmin) -> None:
+async def test_sms_notifier_async(ctl: SinkAdmin) -> None:
     await SmsNotifier(to=["5125550101"], body="from the triggerer").async_notify({})
     assert [m["body"] for m in ctl.sms()] == ["from the triggerer"]
 
 
-def test_send_email_through_the_smtp_provider(ctl: SandboxAdmin) -> None:
+def test_send_email_through_the_smtp_provider(ctl: SinkAdmin) -> None:
     send_email(["ava@example.com", "ops@example.com"], "Booked: Tue Dec 1", "Hi Ava,\n\nSee you <soon> & bye.")
     [mail] = ctl.emails()
     assert mail["to"] == ["ava@example.com", "ops@example.com"]

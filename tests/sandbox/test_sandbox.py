@@ -15,8 +15,9 @@ import pytest
 
 from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxAdminError, SandboxServer
 from airflow_provider_housecallpro.sandbox.world import STATUS_FILTERS, WORK_STATUSES
+from tests.conftest import API_KEY
 
-KEY = "sbx-test-KEY-7d1e0c55"
+KEY = API_KEY
 AUTH = {"Authorization": f"Token {KEY}"}
 JOB_FIELDS = {
     "id", "invoice_number", "description", "customer", "address", "notes", "work_status", "work_timestamps",
@@ -32,18 +33,14 @@ CUSTOMER_FIELDS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(api_key=KEY, seed=1) as srv:
-        yield srv
+@pytest.fixture
+def server(sandbox: SandboxServer) -> SandboxServer:
+    return sandbox
 
 
 @pytest.fixture
-def ctl(server: SandboxServer) -> Iterator[SandboxAdmin]:
-    with SandboxAdmin(server.url) as admin:
-        admin.reset(seed=1)
-        yield admin
-        admin.clear_faults()
+def ctl(admin: SandboxAdmin) -> SandboxAdmin:
+    return admin
 
 
 @pytest.fixture
@@ -95,16 +92,19 @@ def test_seed_covers_every_status_and_shape(api: httpx.Client) -> None:
     assert len(jobs) == 60
     assert {j["work_status"] for j in jobs} == set(WORK_STATUSES)
     for job in jobs:
-        assert set(job) == JOB_FIELDS
+        # fields the spec does not let be null are left out when unset (test_spec_conformance checks the rest)
+        assert JOB_FIELDS - {"locked_at", "recurrence_number", "recurrence_rule"} <= set(job) <= JOB_FIELDS
         assert job["id"].startswith("job_")
         for key in ("created_at", "updated_at"):
             assert job[key].endswith("Z") and len(job[key]) == 20
         assert isinstance(job["total_amount"], int) and isinstance(job["outstanding_balance"], int)
-        assert set(job["schedule"]) == {"scheduled_start", "scheduled_end", "arrival_window"}
         if job["work_status"] == "needs scheduling":
-            assert set(job["schedule"].values()) == {None}
+            assert job["schedule"] == {}
+        else:
+            assert set(job["schedule"]) == {"scheduled_start", "scheduled_end", "arrival_window"}
         assert job["customer"]["id"].startswith("cus_")
         assert all(e["id"].startswith("pro_") and "permissions" in e for e in job["assigned_employees"])
+    assert any("locked_at" in j for j in jobs) and any("recurrence_rule" in j for j in jobs)
     assert any(len(j["assigned_employees"]) > 1 for j in jobs)
     assert any(not j["assigned_employees"] for j in jobs)
     assert any(j["outstanding_balance"] == 0 for j in jobs) and any(j["outstanding_balance"] > 0 for j in jobs)
@@ -226,7 +226,7 @@ def test_work_status_filter_union(api: httpx.Client) -> None:
 
 def test_scheduled_range_filters(api: httpx.Client) -> None:
     everything = all_jobs(api)
-    starts = sorted(j["schedule"]["scheduled_start"] for j in everything if j["schedule"]["scheduled_start"])
+    starts = sorted(j["schedule"]["scheduled_start"] for j in everything if j["schedule"].get("scheduled_start"))
     lo, hi = starts[5], starts[-5]
     jobs = all_jobs(api, scheduled_start_min=lo, scheduled_start_max=hi)
     assert jobs and all(lo <= j["schedule"]["scheduled_start"] <= hi for j in jobs)
@@ -260,10 +260,10 @@ def test_expand(api: httpx.Client) -> None:
     params: list[tuple[str, Any]] = [("page_size", "200"), ("expand[]", "attachments"), ("expand[]", "appointments")]
     jobs = api.get("/jobs", params=params).json()["jobs"]
     assert all(j["attachments"] == [] for j in jobs)
-    scheduled = next(j for j in jobs if j["schedule"]["scheduled_start"])
+    scheduled = next(j for j in jobs if j["schedule"].get("scheduled_start"))
     appointment = scheduled["schedule"]["appointments"][0]
     assert appointment["start_time"] == scheduled["schedule"]["scheduled_start"]
-    assert all(j["schedule"]["appointments"] == [] for j in jobs if not j["schedule"]["scheduled_start"])
+    assert all(j["schedule"]["appointments"] == [] for j in jobs if not j["schedule"].get("scheduled_start"))
     one = api.get(f"/jobs/{scheduled['id']}", params={"expand[]": "appointments"}).json()
     assert one["schedule"]["appointments"] == scheduled["schedule"]["appointments"]
     assert "attachments" not in api.get(f"/jobs/{scheduled['id']}").json()
@@ -528,7 +528,7 @@ def test_clock_freeze_and_advance(api: httpx.Client, ctl: SandboxAdmin) -> None:
     customer_id = all_jobs(api)[0]["customer"]["id"]
     job = ctl.book_job(customer_id=customer_id)
     assert job["created_at"] == job["updated_at"] == "2030-01-02T03:04:05Z"
-    assert job["work_status"] == "needs scheduling" and job["schedule"]["scheduled_start"] is None
+    assert job["work_status"] == "needs scheduling" and "scheduled_start" not in job["schedule"]
     assert ctl.clock(advance_seconds=90) == "2030-01-02T03:05:35Z"
     assert ctl.touch(job["id"])["updated_at"] == "2030-01-02T03:05:35Z"
     assert api.get(f"/jobs/{job['id']}").json()["updated_at"] == "2030-01-02T03:05:35Z"

@@ -4,44 +4,38 @@ from __future__ import annotations
 
 import smtplib
 import socket
-from collections.abc import Iterator
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import httpx
 import pytest
+from hcp_messaging.sinks import SandboxWithSinks, SinkAdmin, html_to_text, sms_segments
 
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
-from airflow_provider_housecallpro.sandbox.sinks import html_to_text, sms_segments
-
-SID = "AC0123456789abcdef0123456789abcdef"
-TOKEN = "sink-SECRET-token-51e2"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(seed=1, smtp_port=0, sms_account_sid=SID, sms_auth_token=TOKEN) as srv:
-        yield srv
+from tests.conftest import SMS_SID as SID
+from tests.conftest import SMS_TOKEN as TOKEN
 
 
 @pytest.fixture
-def ctl(server: SandboxServer) -> Iterator[SandboxAdmin]:
-    with SandboxAdmin(server.url) as admin:
-        admin.reset(seed=1)
-        yield admin
+def server(sandbox: SandboxWithSinks) -> SandboxWithSinks:
+    return sandbox
 
 
-def post_sms(server: SandboxServer, data: dict[str, str], auth: tuple[str, str] = (SID, TOKEN), sid: str = SID):
+@pytest.fixture
+def ctl(admin: SinkAdmin) -> SinkAdmin:
+    return admin
+
+
+def post_sms(server: SandboxWithSinks, data: dict[str, str], auth: tuple[str, str] = (SID, TOKEN), sid: str = SID):
     url = f"{server.sms_base_url}/2010-04-01/Accounts/{sid}/Messages.json"
     return httpx.post(url, data=data, auth=auth, timeout=10)
 
 
-def smtp(server: SandboxServer) -> smtplib.SMTP:
+def smtp(server: SandboxWithSinks) -> smtplib.SMTP:
     return smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10)
 
 
 # -- SMS --------------------------------------------------------------------------------------------
-def test_sms_is_accepted_like_twilio_and_recorded(server: SandboxServer, ctl: SandboxAdmin) -> None:
+def test_sms_is_accepted_like_twilio_and_recorded(server: SandboxWithSinks, ctl: SinkAdmin) -> None:
     response = post_sms(server, {"To": "+15125551234", "From": "+15125550100", "Body": "Your visit is booked."})
     assert response.status_code == 201
     body = response.json()
@@ -70,7 +64,7 @@ def test_sms_is_accepted_like_twilio_and_recorded(server: SandboxServer, ctl: Sa
     ids=["wrong-token", "wrong-login", "other-account-path"],
 )
 def test_sms_with_wrong_credentials_is_401_and_not_recorded(
-    server: SandboxServer, ctl: SandboxAdmin, auth: tuple[str, str], sid: str
+    server: SandboxWithSinks, ctl: SinkAdmin, auth: tuple[str, str], sid: str
 ) -> None:
     response = post_sms(server, {"To": "+15125551234", "From": "+15125550100", "Body": "x"}, auth=auth, sid=sid)
     assert response.status_code == 401
@@ -83,7 +77,7 @@ def test_sms_with_wrong_credentials_is_401_and_not_recorded(
     assert ctl.sms() == []
 
 
-def test_sms_without_basic_auth_is_401(server: SandboxServer, ctl: SandboxAdmin) -> None:
+def test_sms_without_basic_auth_is_401(server: SandboxWithSinks, ctl: SinkAdmin) -> None:
     url = f"{server.sms_base_url}/2010-04-01/Accounts/{SID}/Messages.json"
     assert httpx.post(url, data={"To": "+15125551234"}, timeout=10).status_code == 401
     headers = {"Authorization": "Basic !!not-base64!!"}
@@ -102,7 +96,7 @@ def test_sms_without_basic_auth_is_401(server: SandboxServer, ctl: SandboxAdmin)
     ids=["no-to", "not-e164", "no-from", "empty-body", "too-long"],
 )
 def test_sms_validation_errors_use_twilio_codes(
-    server: SandboxServer, ctl: SandboxAdmin, data: dict[str, str], code: int
+    server: SandboxWithSinks, ctl: SinkAdmin, data: dict[str, str], code: int
 ) -> None:
     response = post_sms(server, data)
     assert response.status_code == 400
@@ -118,7 +112,7 @@ def test_sms_segments() -> None:
 
 
 # -- SMTP -------------------------------------------------------------------------------------------
-def test_smtp_records_a_message_with_envelope_headers_and_text(server: SandboxServer, ctl: SandboxAdmin) -> None:
+def test_smtp_records_a_message_with_envelope_headers_and_text(server: SandboxWithSinks, ctl: SinkAdmin) -> None:
     message = MIMEMultipart("mixed")
     message["Subject"] = "Your visit is booked — Tue Dec 1"
     message["From"] = "Lone Star <office@lonestarhome.example>"
@@ -140,14 +134,14 @@ def test_smtp_records_a_message_with_envelope_headers_and_text(server: SandboxSe
     assert "<br>" in mail["html"]
 
 
-def test_smtp_plain_text_part_wins_and_dot_stuffing_is_undone(server: SandboxServer, ctl: SandboxAdmin) -> None:
+def test_smtp_plain_text_part_wins_and_dot_stuffing_is_undone(server: SandboxWithSinks, ctl: SinkAdmin) -> None:
     text = "Line one\n.Line with a leading dot\n..two dots"
     with smtp(server) as client:
         client.sendmail("a@example.com", ["b@example.com"], MIMEText(text, "plain", "utf-8").as_string())
     assert ctl.emails()[0]["text"] == text
 
 
-def test_smtp_commands_and_sequence_errors(server: SandboxServer, ctl: SandboxAdmin) -> None:
+def test_smtp_commands_and_sequence_errors(server: SandboxWithSinks, ctl: SinkAdmin) -> None:
     with smtp(server) as client:
         assert client.docmd("MAIL", "FROM:<a@example.com>")[0] == 503  # no EHLO yet
         client.ehlo("client.example")
@@ -169,7 +163,7 @@ def test_smtp_commands_and_sequence_errors(server: SandboxServer, ctl: SandboxAd
     assert ctl.emails() == []
 
 
-def test_smtp_client_that_disconnects_mid_message_records_nothing(server: SandboxServer, ctl: SandboxAdmin) -> None:
+def test_smtp_client_that_disconnects_mid_message_records_nothing(server: SandboxWithSinks, ctl: SinkAdmin) -> None:
     with socket.create_connection(("127.0.0.1", server.smtp_port), timeout=10) as sock:
         reader = sock.makefile("rb")
         assert reader.readline().startswith(b"220")
@@ -182,7 +176,7 @@ def test_smtp_client_that_disconnects_mid_message_records_nothing(server: Sandbo
     assert ctl.emails() == []
 
 
-def test_messages_are_cleared_by_delete_and_by_reset(server: SandboxServer, ctl: SandboxAdmin) -> None:
+def test_messages_are_cleared_by_delete_and_by_reset(server: SandboxWithSinks, ctl: SinkAdmin) -> None:
     post_sms(server, {"To": "+15125551234", "From": "+15125550100", "Body": "one"})
     with smtp(server) as client:
         client.sendmail("a@example.com", ["b@example.com"], "Subject: s\r\n\r\nbody")
@@ -195,11 +189,11 @@ def test_messages_are_cleared_by_delete_and_by_reset(server: SandboxServer, ctl:
 
 
 def test_smtp_sink_is_optional_and_stops_with_the_server() -> None:
-    with SandboxServer() as plain:
+    with SandboxWithSinks() as plain:
         with pytest.raises(RuntimeError, match="smtp_port=0"):
             _ = plain.smtp_port
         assert "AIRFLOW_CONN_SMTP_DEFAULT" not in plain.airflow_connections()
-    with SandboxServer(smtp_port=0) as srv:
+    with SandboxWithSinks(smtp_port=0) as srv:
         port = srv.smtp_port
         assert set(srv.airflow_connections()) == {
             "AIRFLOW_CONN_HOUSECALLPRO_DEFAULT",

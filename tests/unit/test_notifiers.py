@@ -6,8 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
-from airflow_provider_housecallpro.notifications import (
+from hcp_messaging import (
     format_local_time,
     format_money,
     format_phone,
@@ -18,13 +17,13 @@ from airflow_provider_housecallpro.notifications import (
     text_to_html,
     to_e164,
 )
-from airflow_provider_housecallpro.notifications.mail import mask_email
-from airflow_provider_housecallpro.notifications.sms import (
+from hcp_messaging.mail import mask_email
+from hcp_messaging.sinks import html_to_text
+from hcp_messaging.sms import (
     SmsRejectedError,
     config_from_connection,
     mask_number,
 )
-from airflow_provider_housecallpro.sandbox.sinks import html_to_text
 
 CHICAGO = "America/Chicago"
 

@@ -1,8 +1,9 @@
 """Local message sinks for the demo and the tests: a Twilio-compatible SMS endpoint and a minimal SMTP server.
 
-Nothing leaves the machine. Both record what they receive in a :class:`MessageStore`, read back through the
-sandbox's admin API (``GET /_sandbox/messages`` → ``{"sms": [...], "email": [...]}``, cleared by
-``DELETE /_sandbox/messages`` and ``POST /_sandbox/reset``) or :meth:`SandboxAdmin.messages`.
+Not part of the provider: :class:`SandboxWithSinks` is the provider's Housecall Pro sandbox with these sinks
+mounted on it. Nothing leaves the machine. Both record what they receive in a :class:`MessageStore`, read back
+over HTTP (``GET {sandbox}/_sandbox/messages`` → ``{"sms": [...], "email": [...]}``, cleared by
+``DELETE /_sandbox/messages`` and ``POST /_sandbox/reset``) or with :class:`SinkAdmin`.
 
 - **SMS**: ``POST {sandbox}/_sandbox/sinks/sms/2010-04-01/Accounts/{AccountSid}/Messages.json`` with the form
   fields ``To``, ``From``, ``Body`` and HTTP basic auth ``AccountSid:AuthToken`` — the request Twilio's
@@ -23,6 +24,7 @@ import email
 import email.policy
 import hmac
 import itertools
+import json
 import logging
 import re
 import threading
@@ -37,9 +39,13 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from airflow_provider_housecallpro.sandbox.admin import SandboxAdmin
+from airflow_provider_housecallpro.sandbox.server import SandboxServer
+
 JSON = dict[str, Any]
 logger = logging.getLogger(__name__)
 
+MESSAGES_PATH = "/_sandbox/messages"  # ADMIN_PREFIX + "/messages"
 SMS_SINK_PREFIX = "/_sandbox/sinks/sms"
 TWILIO_API_VERSION = "2010-04-01"
 DEFAULT_SMS_ACCOUNT_SID = "AC00000000000000000000000000sandbox"
@@ -87,6 +93,22 @@ class MessageStore:
         with self._lock:
             self._sms.clear()
             self._email.clear()
+
+
+def messages_router(store: MessageStore) -> APIRouter:
+    """``GET``/``DELETE {sandbox}/_sandbox/messages``: what the sinks received, and forgetting it."""
+    router = APIRouter()
+
+    @router.get(MESSAGES_PATH)
+    async def list_messages() -> JSONResponse:
+        return JSONResponse(store.snapshot())
+
+    @router.delete(MESSAGES_PATH)
+    async def clear_messages() -> JSONResponse:
+        store.clear()
+        return JSONResponse(store.snapshot())
+
+    return router
 
 
 # -- SMS ------------------------------------------------------------------------------------------
@@ -488,13 +510,130 @@ class SmtpSink:
         self.stop()
 
 
+# -- the sandbox with both sinks ------------------------------------------------------------------
+#: The phone number the demo and tests send texts from (the sandbox company's, in E.164).
+SANDBOX_SMS_FROM = "+15125550100"
+SANDBOX_EMAIL_FROM = "Lone Star Home Services <office@lonestarhome.example>"
+
+
+class SandboxWithSinks(SandboxServer):
+    """The Housecall Pro sandbox with the SMS sink mounted (:attr:`sms_base_url`) and, with ``smtp_port``
+    (``0`` = a free port), the SMTP sink beside it (:attr:`smtp_port`); both record into :attr:`messages`."""
+
+    def __init__(
+        self,
+        *args: Any,
+        smtp_port: int | None = None,
+        sms_account_sid: str = DEFAULT_SMS_ACCOUNT_SID,
+        sms_auth_token: str = DEFAULT_SMS_AUTH_TOKEN,
+        **kwargs: Any,
+    ) -> None:
+        self.messages = MessageStore()
+        self.sms_account_sid, self.sms_auth_token = sms_account_sid, sms_auth_token
+        routers = [messages_router(self.messages), sms_router(self.messages, sms_account_sid, sms_auth_token)]
+        super().__init__(*args, routers=routers, on_reset=[self.messages.clear], **kwargs)
+        self._smtp = None if smtp_port is None else SmtpSink(self.messages, self.host, smtp_port)
+
+    @property
+    def sms_base_url(self) -> str:
+        """Base URL of the Twilio-compatible SMS sink (the ``host`` of an SMS connection)."""
+        return f"{self.url}{SMS_SINK_PREFIX}"
+
+    @property
+    def smtp_port(self) -> int:
+        if self._smtp is None or self._server is None:
+            raise RuntimeError("the SMTP sink is not running; pass smtp_port=0 and call start()")
+        return self._smtp.port
+
+    def airflow_connections(
+        self,
+        housecallpro_conn_id: str = "housecallpro_default",
+        sms_conn_id: str = "sms_default",
+        smtp_conn_id: str = "smtp_default",
+    ) -> dict[str, str]:
+        """``AIRFLOW_CONN_…`` variables for the sandbox, the SMS sink (``http``: host = base URL, login = account
+        SID, password = auth token, extra ``from_number``) and, when running, the SMTP sink (no TLS, no login)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        conns: dict[str, dict[str, object]] = {
+            sms_conn_id: {
+                "conn_type": "http",
+                "host": self.sms_base_url,
+                "login": self.sms_account_sid,
+                "password": self.sms_auth_token,
+                "extra": {"from_number": SANDBOX_SMS_FROM, "timeout": 10},
+            },
+        }
+        if self._smtp is not None:
+            conns[smtp_conn_id] = {
+                "conn_type": "smtp",
+                "host": host,
+                "port": self.smtp_port,
+                "extra": {
+                    "from_email": SANDBOX_EMAIL_FROM,
+                    "disable_tls": True,
+                    "disable_ssl": True,
+                    "timeout": 10,
+                    # The SMTP provider 2.x (Airflow 3.0) makes `retry_limit` attempts, so at least 1.
+                    "retry_limit": 1,
+                },
+            }
+        env = super().airflow_connections(housecallpro_conn_id)
+        env.update({f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in conns.items()})
+        return env
+
+    def start(self) -> SandboxWithSinks:
+        if self._smtp is not None and self._server is None:
+            self._smtp.start()
+        try:
+            super().start()
+        except BaseException:
+            if self._smtp is not None:
+                self._smtp.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        if self._smtp is not None:
+            self._smtp.stop()
+
+    def __enter__(self) -> SandboxWithSinks:
+        return self.start()
+
+
+class SinkAdmin(SandboxAdmin):
+    """:class:`SandboxAdmin` plus what the running sandbox's sinks received (read over HTTP)."""
+
+    def messages(self) -> JSON:
+        """``{"sms": [{"sid", "to", "from", "body", ...}], "email": [{"to", "from", "subject", "text", ...}]}``."""
+        result: JSON = self._call("GET", "/messages")
+        return result
+
+    def sms(self) -> list[JSON]:
+        texts: list[JSON] = self.messages()["sms"]
+        return texts
+
+    def emails(self) -> list[JSON]:
+        mails: list[JSON] = self.messages()["email"]
+        return mails
+
+    def clear_messages(self) -> None:
+        self._call("DELETE", "/messages")
+
+
 __all__ = [
     "DEFAULT_SMS_ACCOUNT_SID",
     "DEFAULT_SMS_AUTH_TOKEN",
+    "MESSAGES_PATH",
+    "SANDBOX_EMAIL_FROM",
+    "SANDBOX_SMS_FROM",
     "SMS_SINK_PREFIX",
     "MessageStore",
+    "SandboxWithSinks",
+    "SinkAdmin",
     "SmtpSink",
     "html_to_text",
+    "messages_router",
     "parse_email",
     "sms_router",
     "sms_segments",

@@ -7,7 +7,7 @@ same DAG talks to the sandbox's local sinks in development and to the real gatew
 
 from __future__ import annotations
 
-from airflow_provider_housecallpro.notifications.formatting import (
+from hcp_messaging.formatting import (
     format_local_time,
     format_money,
     format_phone,
@@ -17,8 +17,8 @@ from airflow_provider_housecallpro.notifications.formatting import (
     person_name,
     street_address,
 )
-from airflow_provider_housecallpro.notifications.mail import DEFAULT_SMTP_CONN_ID, send_email, text_to_html
-from airflow_provider_housecallpro.notifications.sms import (
+from hcp_messaging.mail import DEFAULT_SMTP_CONN_ID, send_email, text_to_html
+from hcp_messaging.sms import (
     DEFAULT_SMS_CONN_ID,
     SmsError,
     SmsHook,
