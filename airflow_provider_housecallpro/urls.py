@@ -1,4 +1,4 @@
-"""Housecall Pro's base URL, and base URLs from Airflow connection fields (Housecall Pro and SMS connections)."""
+"""Housecall Pro's base URL, and a base URL from an Airflow connection's host, port and schema fields."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import airflow
@@ -55,3 +56,16 @@ def test_hook_ui_field_behaviour_for_older_airflow_mirrors_provider_info() -> No
 )
 def test_base_url_from_connection_fields(host: str | None, port: int | None, schema: str | None, url: str) -> None:
     assert base_url(host, port, schema, "https://api.housecallpro.com") == url
+
+
+def test_the_package_holds_only_the_provider() -> None:
+    """What the wheel ships (``airflow_provider_housecallpro/``, see pyproject's packages.find) has no messaging:
+    no SMS or SMTP code, no message sinks, no notifier in provider info. They live with the examples."""
+    import airflow_provider_housecallpro
+
+    package = Path(airflow_provider_housecallpro.__file__).parent
+    shipped = {path.relative_to(package).as_posix(): path.read_text() for path in package.rglob("*.py")}
+    assert not [name for name in shipped if "notification" in name or "sink" in name or "sms" in name]
+    words = re.compile(r"\b(smtplib|smtp|twilio|sms|SmsHook|SmsNotifier|MessageStore)\b", re.IGNORECASE)
+    assert {name: words.findall(text) for name, text in shipped.items() if words.search(text)} == {}
+    assert "notifications" not in get_provider_info()
