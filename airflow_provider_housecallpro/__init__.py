@@ -40,10 +40,13 @@ CLIENT_EXTRAS = ("timeout", "max_retries", "company_id")
 KEYS_URL = "https://docs.housecallpro.com/docs/housecall-public-api/"
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "port", "login", "extra"],
-    "relabeling": {"password": "API key", "host": "API base URL (optional)"},
+    # The port stays visible: Airflow 3.3.2's Test button sends port 0 for a connection stored without one and is
+    # refused ("differs from the stored connection", apache/airflow#73298); with the port stored it works.
+    "hidden-fields": ["schema", "login", "extra"],
+    "relabeling": {"password": "API key", "host": "API base URL (optional)", "port": "Port (443)"},
     "placeholders": {
         "host": DEFAULT_BASE_URL,
+        "port": "443",
         "password": f"Housecall Pro API key (App Store → API Key Management; see {KEYS_URL})",
     },
 }

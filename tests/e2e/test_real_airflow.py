@@ -253,7 +253,8 @@ def check_the_test_button(airflow: AirflowStack, admin: SinkAdmin) -> None:
     password (``***``); Airflow 3.3's API then reuses the stored key, unless the host or port differs — and the
     3.3.2 UI sends ``port: 0`` for a connection stored without a port, which the API refuses ("differs from the
     stored connection", apache/airflow#73298). Pinned here, so the day that changes this test says so and README's
-    note can go. (Airflow 3.0 has no stored-credential reuse: its UI sends the key itself.)"""
+    note can go; a connection stored with its port (the form shows it for this reason) tests fine. (Airflow 3.0
+    has no stored-credential reuse: its UI sends the key itself.)"""
     import airflow as airflow_package
     from packaging.version import Version
 
@@ -277,6 +278,12 @@ def check_the_test_button(airflow: AirflowStack, admin: SinkAdmin) -> None:
         if Version(airflow_package.__version__) < Version("3.4"):
             assert as_the_ui_sends.status_code == 400, as_the_ui_sends.text
             assert "differs from the stored connection" in as_the_ui_sends.text
+        # What the form stores now that it shows the port: the UI posts the stored port, and the test works.
+        host, port = url.rsplit(":", 1)
+        with_port = {"connection_id": "hcp_ui_port", **form, "host": host, "port": int(port)}
+        airflow.api_json("POST", "/api/v2/connections", json=with_port)
+        as_the_ui_sends = airflow.api("POST", "/api/v2/connections/test", json={**with_port, "password": "***"})
+        assert as_the_ui_sends.status_code == 200 and as_the_ui_sends.json()["status"] is True, as_the_ui_sends.text
 
 
 BOOKING_DAG = "hcp_booking_confirmation_crm_sync"
