@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .admin import SandboxAdmin, SandboxAdminError
     from .app import create_app
+    from .clock import Clock
+    from .records import WorldError
     from .server import SandboxServer
-    from .world import Clock, World, WorldError
+    from .world import World
 
 __all__ = ["Clock", "SandboxAdmin", "SandboxAdminError", "SandboxServer", "World", "WorldError", "create_app"]
 
@@ -22,9 +24,9 @@ _HOME = {
     "SandboxAdminError": "admin",
     "create_app": "app",
     "SandboxServer": "server",
-    "Clock": "world",
+    "Clock": "clock",
     "World": "world",
-    "WorldError": "world",
+    "WorldError": "records",
 }
 
 

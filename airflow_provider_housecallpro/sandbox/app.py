@@ -17,22 +17,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import operations
+from .catalog import STATUS_FILTERS
+from .clock import Clock, fmt_ts, parse_ts
 from .faults import ADMIN_PREFIX, FaultQueue, RequestLog, SandboxMiddleware, install_log_filter
-from .world import (
+from .records import (
     CUSTOMER_SORT_KEYS,
     EMPLOYEE_SORT_KEYS,
     JOB_SORT_KEYS,
     JSON,
-    STATUS_FILTERS,
-    Clock,
     JobQuery,
     Named,
-    World,
     WorldError,
-    fmt_ts,
-    parse_ts,
     sort_records,
 )
+from .render import render_customer, render_employee, render_job
+from .world import World
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 200
@@ -188,13 +188,13 @@ def _hcp_routes(world: World) -> APIRouter:
             statuses=frozenset(statuses),
         )
         jobs, envelope = paginate(params, "jobs", world.find_jobs(query))
-        envelope["jobs"] = [world.render_job(j, params.arrays["expand"]) for j in jobs]
+        envelope["jobs"] = [render_job(world, j, params.arrays["expand"]) for j in jobs]
         return JSONResponse(envelope)
 
     @router.get("/jobs/{job_id}")
     async def get_job(job_id: str, request: Request) -> JSONResponse:
         expand = Params(request, ("expand",)).arrays["expand"]
-        return JSONResponse(world.render_job(world.get_job(job_id), expand))
+        return JSONResponse(render_job(world, world.get_job(job_id), expand))
 
     @router.get("/jobs/{job_id}/line_items")
     async def line_items(job_id: str) -> JSONResponse:
@@ -207,13 +207,13 @@ def _hcp_routes(world: World) -> APIRouter:
         sort_by = params.choice("sort_by", "created_at", CUSTOMER_SORT_KEYS)
         found = world.find_customers(params.text("q") or None, sort_by, params.descending())
         customers, envelope = paginate(params, "customers", found)
-        envelope["customers"] = [world.render_customer(c, params.arrays["expand"]) for c in customers]
+        envelope["customers"] = [render_customer(world, c, params.arrays["expand"]) for c in customers]
         return JSONResponse(envelope)
 
     @router.get("/customers/{customer_id}")
     async def get_customer(customer_id: str, request: Request) -> JSONResponse:
         expand = Params(request, ("expand",)).arrays["expand"]
-        return JSONResponse(world.render_customer(world.get_customer(customer_id), expand))
+        return JSONResponse(render_customer(world, world.get_customer(customer_id), expand))
 
     @router.post("/customers")
     async def create_customer(request: Request) -> JSONResponse:
@@ -227,7 +227,7 @@ def _hcp_routes(world: World) -> APIRouter:
         if lead and world.find_lead_source(lead) is None:
             raise HCPError(422, {"error": {"message": "Lead source not found"}})
         body.pop("updated_at", None)  # the clock override is an admin-only feature
-        return JSONResponse(world.render_customer(world.create_customer(body)), status_code=201)
+        return JSONResponse(render_customer(world, operations.create_customer(world, body)), status_code=201)
 
     @router.get("/employees")
     async def list_employees(request: Request) -> JSONResponse:
@@ -235,7 +235,7 @@ def _hcp_routes(world: World) -> APIRouter:
         key = EMPLOYEE_SORT_KEYS[params.choice("sort_by", "created_at", EMPLOYEE_SORT_KEYS)]
         found = sort_records(world.employees.values(), key, params.descending())
         employees, envelope = paginate(params, "employees", found)
-        envelope["employees"] = [world.render_employee(e) for e in employees]
+        envelope["employees"] = [render_employee(world, e) for e in employees]
         return JSONResponse(envelope)
 
     @router.get("/lead_sources")
@@ -340,23 +340,23 @@ def _admin_routes(
     async def all_jobs() -> JSONResponse:
         """Every job as ``GET /jobs/{id}`` renders it, unpaged and never faulted (for test oracles)."""
         with world.lock:
-            return JSONResponse({"jobs": [world.render_job(j) for j in world.jobs.values()]})
+            return JSONResponse({"jobs": [render_job(world, j) for j in world.jobs.values()]})
 
     @router.post("/jobs")
     async def book_job(request: Request) -> JSONResponse:
-        job = world.apply("book", None, await _admin_body(request))
-        return JSONResponse(world.render_job(job), status_code=201)
+        job = operations.apply(world, "book", None, await _admin_body(request))
+        return JSONResponse(render_job(world, job), status_code=201)
 
     @router.post("/jobs/{job_id}/{op}")
     async def job_op(job_id: str, op: str, request: Request) -> JSONResponse:
         if op == "book":
             raise StarletteHTTPException(404)
-        job = world.apply(op, job_id, await _admin_body(request))
-        return JSONResponse(world.render_job(job))
+        job = operations.apply(world, op, job_id, await _admin_body(request))
+        return JSONResponse(render_job(world, job))
 
     @router.post("/bulk_jobs")
     async def bulk_jobs(request: Request) -> JSONResponse:
-        return JSONResponse({"created": world.bulk_jobs(await _admin_body(request))}, status_code=201)
+        return JSONResponse({"created": operations.bulk_jobs(world, await _admin_body(request))}, status_code=201)
 
     @router.post("/customers")
     async def create_customer(request: Request) -> JSONResponse:
@@ -364,7 +364,7 @@ def _admin_routes(
         errors = customer_errors(body)
         if errors:
             raise WorldError(422, "; ".join(f"{k} {' '.join(v)}" for k, v in errors.items()))
-        return JSONResponse(world.render_customer(world.create_customer(body)), status_code=201)
+        return JSONResponse(render_customer(world, operations.create_customer(world, body)), status_code=201)
 
     return router
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
-from .world import JOB_OPS, JSON, World, WorldError
+from .operations import JOB_OPS, apply
+from .records import JSON, WorldError
+from .world import World
 
 ADMIN_PREFIX = "/_sandbox"
 FAULT_KINDS = ("status", "delay", "drop", "malformed", "mutate")
@@ -355,7 +357,7 @@ class SandboxMiddleware:
     def _mutate(self, rule: FaultRule) -> None:
         body = {k: v for k, v in rule.params.items() if k not in ("op", "job_id")}
         try:
-            self.world.apply(rule.params["op"], rule.params.get("job_id"), body)
+            apply(self.world, rule.params["op"], rule.params.get("job_id"), body)
         except WorldError as exc:
             rule.last_error = exc.message
             logger.warning("sandbox mutate fault %s failed: %s", rule.id, exc.message)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxAdminError, SandboxServer
-from airflow_provider_housecallpro.sandbox.world import STATUS_FILTERS, WORK_STATUSES
+from airflow_provider_housecallpro.sandbox.catalog import STATUS_FILTERS, WORK_STATUSES
 from tests.conftest import API_KEY
 
 KEY = API_KEY
