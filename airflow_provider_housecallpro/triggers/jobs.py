@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_housecallpro import options
 from airflow_provider_housecallpro.api.errors import HousecallProError
 from airflow_provider_housecallpro.events.detector import (
     COMPLETED,
@@ -24,8 +25,6 @@ from airflow_provider_housecallpro.events.detector import (
     EventType,
 )
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
-from airflow_provider_housecallpro.options import client_options as check_client_options
-from airflow_provider_housecallpro.options import detector_settings
 from airflow_provider_housecallpro.triggers.shared_poller import (
     Subscription,
     account_key,
@@ -33,7 +32,7 @@ from airflow_provider_housecallpro.triggers.shared_poller import (
     warn_skipped,
 )
 
-__all__ = ["JobCompletedTrigger", "JobEventsTrigger", "JobScheduledTrigger", "detector_settings"]
+__all__ = ["JobCompletedTrigger", "JobEventsTrigger", "JobScheduledTrigger"]
 
 FIRST_POLL_DELAY = 10.0  # seconds
 
@@ -64,12 +63,12 @@ class JobEventsTrigger(BaseTrigger):
         self.housecallpro_conn_id = housecallpro_conn_id
         self.state = dict(state)
         self.filters = dict(filters or {})
-        self.poll_interval = float(poll_interval)
-        self.max_events = max_events
+        self.poll_interval = options.poke_interval(poll_interval)
+        self.max_events = options.max_events(max_events)
         self.timeout_at = timeout_at
         self.detector_options = dict(detector_options or {})
-        self.client_options = check_client_options(client_options)
-        self.settings = detector_settings(self.kind, self.filters, self.detector_options)
+        self.client_options = options.client_options(client_options)
+        self.settings = options.detector_settings(self.kind, self.filters, self.detector_options)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (

@@ -30,7 +30,7 @@ from airflow_provider_housecallpro.triggers.events import (
 from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
 from airflow_provider_housecallpro.triggers.state_store import ASSET_STORE_KEY
 from tests.conftest import API_KEY
-from tests.integration.test_job_sensors import a_customer, slot
+from tests.support.jobs import a_customer, slot
 
 Json = dict[str, Any]
 

@@ -640,7 +640,7 @@ def test_one_crm_contact_from_lead_to_booking_to_completed_job(env: SinkAdmin, h
 def watch(trigger: Any, steps: list[tuple[Callable[[], None], int]]) -> list[dict[str, Any]]:
     """Run an event trigger as the triggerer does (polling every 0.2 s): after each step's change, until it has
     yielded that step's total of events."""
-    from tests.integration.test_event_triggers import DictAssetStore, Running, made_by_triggerer, until
+    from tests.triggers.test_event_triggers import DictAssetStore, Running, made_by_triggerer, until
 
     _, kwargs = trigger.serialize()
     quick = type(trigger)(**{**kwargs, "poll_interval": 0.2})

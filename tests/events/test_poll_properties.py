@@ -1,5 +1,5 @@
 """Property: whatever the interleaving of changes, page boundaries, tie orders, lost polls and event caps,
-the poll plan delivers exactly the oracle's events (tests/oracle.py), each once, with unique ids."""
+the poll plan delivers exactly the oracle's events (tests/support/oracle.py), each once, with unique ids."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorSettings
 from airflow_provider_housecallpro.events.filters import JobFilter
 from airflow_provider_housecallpro.events.poll import drive, poll_plan
-from tests.oracle import Tally, expected_events, snapshot
-from tests.unit.fake_world import T0, FakeWorld
+from tests.support.fake_world import T0, FakeWorld
+from tests.support.oracle import Tally, expected_events, snapshot
 
 SCHEDULE_OPS = ("book", "book_unscheduled", "reschedule", "reschedule_back", "edit", "start", "cancel", "rebook")
 DONE_OPS = ("complete", "reopen", "delete")

@@ -9,26 +9,10 @@ import pytest
 
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sandbox import SandboxAdmin
-from tests.integration.sensor_harness import SensorHarness
+from tests.support.jobs import a_customer, ids, iso, slot
+from tests.support.sensor_harness import SensorHarness
 
 MODES = ["poke", "deferred"]
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def slot(days: int, hour: int = 9, hours: int = 2) -> dict[str, str]:
-    start = (datetime.now(UTC) + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return {"scheduled_start": iso(start), "scheduled_end": iso(start + timedelta(hours=hours))}
-
-
-def a_customer(hook: HousecallProHook, index: int = 0) -> str:
-    return [c.id for c in hook.iter_customers(sort_by="created_at", sort_direction="asc")][index]
-
-
-def ids(events: list[dict[str, Any]]) -> list[str]:
-    return [e["job"]["id"] for e in events]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -15,7 +15,7 @@ from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
 from airflow_provider_housecallpro.sensors.jobs import STATE_XCOM_KEY
 from tests.conftest import API_KEY, TEST_DAGS, conn_json, run_dag, xcom
-from tests.integration.test_job_sensors import a_customer, iso, slot
+from tests.support.jobs import a_customer, iso, slot
 
 
 def load(name: str):  # type: ignore[no-untyped-def]
@@ -140,7 +140,7 @@ def test_six_consecutive_runs_deliver_each_change_once_with_the_right_label(
 def test_find_records_prints_exactly_what_the_sensor_returns(
     sandbox: SandboxServer, hook: HousecallProHook, admin: SandboxAdmin, connection: str
 ) -> None:
-    from tests.integration.sensor_harness import SensorHarness
+    from tests.support.sensor_harness import SensorHarness
 
     customer = a_customer(hook, 2)
     job = admin.book_job(customer_id=customer, **slot(4))

@@ -13,8 +13,8 @@ from airflow_provider_housecallpro.api.errors import HousecallProDecodeError
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sandbox import SandboxAdmin
 from airflow_provider_housecallpro.sensors.jobs import JobCompletedSensor, JobScheduledSensor
-from tests.integration.sensor_harness import SensorHarness, run_trigger_once
-from tests.integration.test_job_sensors import a_customer, slot
+from tests.support.jobs import a_customer, slot
+from tests.support.sensor_harness import SensorHarness, run_trigger_once
 
 # The published spec's own example values where a timestamp belongs, and other things seen or feared live.
 DRIFT: dict[str, Any] = {

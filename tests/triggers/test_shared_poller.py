@@ -13,8 +13,8 @@ from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sandbox import SandboxAdmin
 from airflow_provider_housecallpro.triggers.jobs import JobEventsTrigger
 from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
-from tests.integration.sensor_harness import SensorHarness
-from tests.integration.test_job_sensors import a_customer, slot
+from tests.support.jobs import a_customer, slot
+from tests.support.sensor_harness import SensorHarness
 
 
 def long_lived(trigger: JobEventsTrigger, interval: float = 0.1) -> JobEventsTrigger:

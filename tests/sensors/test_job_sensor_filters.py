@@ -8,8 +8,8 @@ import pytest
 
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sandbox import SandboxAdmin
-from tests.integration.sensor_harness import SensorHarness
-from tests.integration.test_job_sensors import ids, slot
+from tests.support.jobs import ids, slot
+from tests.support.sensor_harness import SensorHarness
 
 # (filter, which of the two booked jobs it must admit: "match" or "none")
 CASES: list[tuple[str, dict[str, Any], str]] = [

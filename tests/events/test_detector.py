@@ -15,7 +15,7 @@ from airflow_provider_housecallpro.events.filters import JobFilter
 from airflow_provider_housecallpro.events.poll import drive, poll_plan
 from airflow_provider_housecallpro.events.state import DetectorState, StateError
 from airflow_provider_housecallpro.sensors.jobs import JobScheduledSensor
-from tests.unit.fake_world import T0, FakeWorld
+from tests.support.fake_world import T0, FakeWorld
 
 
 def run(world: FakeWorld, state: Any, kind: str = SCHEDULED, since: Any = None, **kw: Any) -> PollResult:

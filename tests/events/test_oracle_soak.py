@@ -1,5 +1,5 @@
 """Oracle soak: a seeded stream of job changes against the sandbox, with faults, restarts and failed tries,
-checked against tests/oracle.py (expected events from the world's own history, not the detector's logic).
+checked against tests/support/oracle.py (expected events from the world's own history, not the detector's logic).
 
 Both sensors (scheduled, completed) watch the same world, in deferred mode (real ``execute`` →
 ``TaskDeferred`` → trigger ``run()`` → ``execute_complete``) or poke mode, with state carried in the
@@ -32,8 +32,8 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorT
 from airflow_provider_housecallpro.api.errors import HousecallProError
 from airflow_provider_housecallpro.sandbox import SandboxAdmin
 from airflow_provider_housecallpro.sensors.jobs import JobCompletedSensor, JobEventSensor, JobScheduledSensor
-from tests.integration.sensor_harness import FakeTI, run_trigger_once
-from tests.oracle import Tally, expected_events, snapshot
+from tests.support.oracle import Tally, expected_events, snapshot
+from tests.support.sensor_harness import FakeTI, run_trigger_once
 
 try:
     from airflow.sdk.exceptions import TaskDeferred

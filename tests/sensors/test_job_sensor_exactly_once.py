@@ -16,8 +16,8 @@ from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
 from airflow_provider_housecallpro.sandbox import SandboxAdmin
 from airflow_provider_housecallpro.sensors.jobs import STATE_XCOM_KEY
 from tests.conftest import API_KEY, FAST
-from tests.integration.sensor_harness import SensorHarness, run_trigger_once
-from tests.integration.test_job_sensors import a_customer, ids, iso, slot
+from tests.support.jobs import a_customer, ids, iso, slot
+from tests.support.sensor_harness import SensorHarness, run_trigger_once
 
 MODES = ["poke", "deferred"]
 
