@@ -233,40 +233,40 @@ class HousecallProHook(BaseHook):
             return await client.call(ops.get_company())
 
     # -- jobs -------------------------------------------------------------------------------------
-    def list_jobs(self, query: JobsQuery | None = None, **filters: Any) -> Page[Job]:
+    def list_jobs(self, query: JobsQuery | None = None, **params: Any) -> Page[Job]:
         """One page of ``GET /jobs``. Filters are :class:`JobsQuery` fields (spec names)."""
-        return self.get_conn().call(ops.list_jobs(_jobs_query(query, filters)))
+        return self.get_conn().call(ops.list_jobs(_jobs_query(query, params)))
 
-    async def alist_jobs(self, query: JobsQuery | None = None, **filters: Any) -> Page[Job]:
-        query = _jobs_query(query, filters)
+    async def alist_jobs(self, query: JobsQuery | None = None, **params: Any) -> Page[Job]:
+        query = _jobs_query(query, params)
         async with self.aget_conn() as client:
             return await client.call(ops.list_jobs(query))
 
     def iter_job_pages(
-        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **params: Any
     ) -> Iterator[Page[Job]]:
-        query = _jobs_query(query, filters)
+        query = _jobs_query(query, params)
         yield from self.get_conn().pages(lambda n: ops.list_jobs(_page(query, n)), max_pages=max_pages)
 
     async def aiter_job_pages(
-        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **params: Any
     ) -> AsyncIterator[Page[Job]]:
-        query = _jobs_query(query, filters)
+        query = _jobs_query(query, params)
         async with self.aget_conn() as client:
             async for page in client.pages(lambda n: ops.list_jobs(_page(query, n)), max_pages=max_pages):
                 yield page
 
     def iter_jobs(
-        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **params: Any
     ) -> Iterator[Job]:
-        """Every job matching the filters, page after page."""
-        for page in self.iter_job_pages(query, max_pages=max_pages, **filters):
+        """Every job matching the query, page after page."""
+        for page in self.iter_job_pages(query, max_pages=max_pages, **params):
             yield from page.items
 
     async def aiter_jobs(
-        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **filters: Any
+        self, query: JobsQuery | None = None, *, max_pages: int | None = None, **params: Any
     ) -> AsyncIterator[Job]:
-        async for page in self.aiter_job_pages(query, max_pages=max_pages, **filters):
+        async for page in self.aiter_job_pages(query, max_pages=max_pages, **params):
             for job in page.items:
                 yield job
 
@@ -405,15 +405,15 @@ class HousecallProHook(BaseHook):
 
 
 def _query(model: type[Q], query: Q | None, params: Mapping[str, Any], what: str) -> Q:
-    """Validate filters given as a query object and/or keyword arguments (keywords win)."""
+    """Validate query parameters given as a query object and/or keyword arguments (keywords win)."""
     if query is not None and not params:
         return query
     base = query.model_dump(exclude_none=True) if query is not None else {}
     return validate_input(model, {**base, **params}, what=what)
 
 
-def _jobs_query(query: JobsQuery | None, filters: Mapping[str, Any]) -> JobsQuery:
-    return _query(JobsQuery, query, filters, "jobs query")
+def _jobs_query(query: JobsQuery | None, params: Mapping[str, Any]) -> JobsQuery:
+    return _query(JobsQuery, query, params, "jobs query")
 
 
 def _customers_query(query: CustomersQuery | None, params: Mapping[str, Any]) -> CustomersQuery:
