@@ -7,17 +7,23 @@ Housecall Pro sends times in UTC and money in cents; customers read local times 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from airflow_provider_housecallpro.api.matching import normalize_phone
+from airflow_provider_housecallpro.api.models import parse_timestamp
 
 EN_DASH = "\u2013"
 
 
 def parse_time(value: str | datetime) -> datetime:
-    """An API timestamp (``2026-12-01T15:00:00Z``) as an aware datetime (naive means UTC)."""
-    when = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    """An API timestamp (``2026-12-01T15:00:00Z``) as an aware UTC datetime (naive means UTC): the provider's
+    own parser, so a message reads a time exactly as the sensors do."""
+    when = parse_timestamp(value)
+    if when is None:
+        raise ValueError("no timestamp given")
+    return when
 
 
 def _clock(when: datetime, meridiem: bool = True) -> str:
@@ -68,9 +74,7 @@ def format_money(cents: int | None) -> str:
 
 def format_phone(number: str | None) -> str:
     """A 10-digit US number for display: ``5125550100`` → ``(512) 555-0100`` (anything else as given)."""
-    digits = "".join(ch for ch in number or "" if ch.isdigit())
-    if len(digits) == 11 and digits.startswith("1"):
-        digits = digits[1:]
+    digits = normalize_phone(number or "")  # the provider's phone rule (a leading 1 dropped), as matching uses
     if len(digits) != 10:
         return number or ""
     return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
