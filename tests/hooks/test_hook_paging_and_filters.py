@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -200,3 +202,80 @@ def test_bad_customer_input_fails_before_any_request(
         hook.create_customer({"first_name": "Ada", "last_name": "Lovelace", **bad})
     assert field in info.value.errors
     assert admin.requests() == []
+
+
+def _twins() -> list[str]:
+    """Every public sync method of the hook that talks to Housecall Pro (it has an ``a…`` twin)."""
+    names = [n for n in vars(HousecallProHook) if not n.startswith("_") and callable(getattr(HousecallProHook, n))]
+    # get_conn / aget_conn hand out the sync / async client itself (a client, an async context manager)
+    return sorted(n for n in names if f"a{n}" in names and n != "get_conn")
+
+
+def test_every_api_method_has_an_async_twin() -> None:
+    # Airflow's own hook API (connection, form, test) and the async-only trigger poller have no twin.
+    airflow_side = {"get_connection_form_widgets", "get_ui_field_behaviour", "close", "test_connection", "get_conn"}
+    names = {n for n in vars(HousecallProHook) if not n.startswith("_") and callable(getattr(HousecallProHook, n))}
+    sync = {n for n in names if not n.startswith("a") or n[1:] not in names} - {"ajob_event_poller"}
+    assert sync - airflow_side - set(_twins()) == set(), "a sync API method without an async twin"
+
+
+@pytest.mark.parametrize("name", _twins())
+def test_sync_and_async_twins_send_the_same_requests_and_return_the_same(
+    name: str, hook: HousecallProHook, admin: SandboxAdmin
+) -> None:
+    """``duplicates`` in test form: each pair shares one core (api/operations, poll plans, matching), so the
+    requests on the wire and the answers are identical. A POST creates a new record each time: its requests and
+    the created customer's fields are compared, not its id."""
+    from airflow_provider_housecallpro.events.detector import SCHEDULED
+    from airflow_provider_housecallpro.events.poll import find_plan
+    from airflow_provider_housecallpro.options import detector_settings
+
+    job = next(iter(hook.iter_jobs(max_pages=1)))
+    someone = next(c for c in hook.iter_customers() if c.email and c.mobile_number)
+    args: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
+        "get_job": ((job.id,), {}),
+        "get_job_line_items": ((job.id,), {}),
+        "get_customer": ((someone.id,), {}),
+        "find_customer": ((), {"email": someone.email, "mobile_number": someone.mobile_number}),
+        "find_customer_matches": ((), {"email": someone.email, "mobile_number": someone.mobile_number}),
+        "create_customer": (({"first_name": "Twin", "last_name": "Check", "mobile_number": "5125550142"},), {}),
+        "list_jobs": ((), {"page_size": 5, "work_status": ["scheduled"]}),
+        "iter_jobs": ((), {"max_pages": 2, "page_size": 7}),
+        "iter_job_pages": ((), {"max_pages": 2, "page_size": 7}),
+        "list_customers": ((), {"q": "a"}),
+        "iter_customers": ((), {"max_pages": 2, "page_size": 5}),
+    }
+    positional, keywords = args.get(name, ((), {}))
+
+    def plan_args() -> tuple[Any, ...]:
+        now = datetime(2030, 1, 1, tzinfo=UTC)
+        return (find_plan(detector_settings(SCHEDULED, {}, {}), now),) if name == "poll_job_events" else positional
+
+    async def run_async() -> Any:
+        result = getattr(hook, f"a{name}")(*plan_args(), **keywords)
+        if hasattr(result, "__aiter__"):
+            return [item async for item in result]
+        return await result
+
+    def run_sync() -> Any:
+        result = getattr(hook, name)(*plan_args(), **keywords)
+        return list(result) if isinstance(result, Iterator) else result
+
+    def comparable(value: Any) -> Any:
+        if isinstance(value, list):
+            return [comparable(v) for v in value]
+        if hasattr(value, "model_dump"):
+            value = value.model_dump(mode="json")
+        if name == "create_customer" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in ("id", "created_at", "updated_at")}
+        return value.__dict__ if hasattr(value, "events") else value
+
+    seen = []
+    for run in (run_sync, lambda: asyncio.run(run_async())):
+        admin.clear_requests()
+        result = run()
+        wire = [(r["method"], r["path"], r["query"]) for r in admin.requests()]
+        seen.append((comparable(result), wire))
+    (sync_result, sync_wire), (async_result, async_wire) = seen
+    assert sync_wire == async_wire and (sync_wire or name == "get_client_config")
+    assert sync_result == async_result
