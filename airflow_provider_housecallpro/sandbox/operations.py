@@ -16,8 +16,6 @@ from .seeding import new_job, set_schedule
 if TYPE_CHECKING:
     from .world import World
 
-JOB_OPS = ("book", "reschedule", "edit", "start", "complete", "cancel", "touch", "delete")
-
 
 def stamp(world: World, body: Mapping[str, Any]) -> datetime:
     """The op's instant: ``body["updated_at"]`` when given, else the clock (second precision)."""
@@ -69,7 +67,7 @@ def book_job(world: World, body: Mapping[str, Any]) -> Job:
                 raise WorldError(422, f"Business unit not found: {unit}")
         start, end = _ts(body, "scheduled_start"), _ts(body, "scheduled_end")
         if start is not None:
-            _reschedule(world, job, start, end, _int(body, "arrival_window"))
+            _reschedule(job, start, end, _int(body, "arrival_window"))
             job.work_status = "scheduled"
         elif end is not None:
             raise WorldError(422, "scheduled_end needs scheduled_start")
@@ -154,12 +152,12 @@ def _employee_ids(world: World, body: Mapping[str, Any]) -> list[str] | None:
     return ids
 
 
-def _check_open(world: World, job: Job, action: str) -> None:
+def _check_open(job: Job, action: str) -> None:
     if job.work_status in COMPLETE or job.work_status in CANCELED:
         raise WorldError(409, f"cannot {action} a job that is {job.work_status}")
 
 
-def _reschedule(world: World, job: Job, start: datetime, end: datetime | None, window: int | None) -> None:
+def _reschedule(job: Job, start: datetime, end: datetime | None, window: int | None) -> None:
     length = (job.scheduled_end - job.scheduled_start) if job.scheduled_start and job.scheduled_end else None
     end = end or start + (length or timedelta(hours=2))
     if end < start:
@@ -172,8 +170,8 @@ def _op_reschedule(world: World, job: Job, body: Mapping[str, Any], at: datetime
     start = _ts(body, "scheduled_start")
     if start is None:
         raise WorldError(422, "scheduled_start is required")
-    _check_open(world, job, "reschedule")
-    _reschedule(world, job, start, _ts(body, "scheduled_end"), _int(body, "arrival_window"))
+    _check_open(job, "reschedule")
+    _reschedule(job, start, _ts(body, "scheduled_end"), _int(body, "arrival_window"))
     if job.work_status == "needs scheduling":
         job.work_status = "scheduled"
 
@@ -192,7 +190,7 @@ def _op_edit(world: World, job: Job, body: Mapping[str, Any], at: datetime) -> N
 
 
 def _op_start(world: World, job: Job, body: Mapping[str, Any], at: datetime) -> None:
-    _check_open(world, job, "start")
+    _check_open(job, "start")
     job.work_status = "in progress"
     job.on_my_way_at = job.on_my_way_at or at
     job.started_at = at
@@ -247,6 +245,7 @@ _OP_KEYS: dict[str, frozenset[str]] = {
     "touch": frozenset(),
     "delete": frozenset(),
 }
+JOB_OPS = tuple(_OP_KEYS)  # book, reschedule, edit, start, complete, cancel, touch, delete
 
 
 # Typed readers for admin bodies; a wrong type is a 422 WorldError.

@@ -82,8 +82,7 @@ def format_phone(number: str | None) -> str:
 
 def job_title(job: Mapping[str, Any]) -> str:
     """What the visit is, in the customer's words: the job type's name, else the description."""
-    job_type = ((job.get("job_fields") or {}).get("job_type") or {}).get("name")
-    return str(job_type or job.get("description") or "service visit")
+    return job_type_name(job) or str(job.get("description") or "service visit")
 
 
 def job_type_name(job: Mapping[str, Any]) -> str | None:

@@ -40,13 +40,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from airflow_provider_housecallpro.sandbox.admin import SandboxAdmin
+from airflow_provider_housecallpro.sandbox.faults import ADMIN_PREFIX
 from airflow_provider_housecallpro.sandbox.server import SandboxServer
 
 JSON = dict[str, Any]
 logger = logging.getLogger(__name__)
 
-MESSAGES_PATH = "/_sandbox/messages"  # ADMIN_PREFIX + "/messages"
-SMS_SINK_PREFIX = "/_sandbox/sinks/sms"
+MESSAGES_PATH = f"{ADMIN_PREFIX}/messages"  # SinkAdmin reads it as "/messages" under the admin prefix
+SMS_SINK_PREFIX = f"{ADMIN_PREFIX}/sinks/sms"
 TWILIO_API_VERSION = "2010-04-01"
 DEFAULT_SMS_ACCOUNT_SID = "AC00000000000000000000000000sandbox"
 DEFAULT_SMS_AUTH_TOKEN = "sandbox-sms-token"
