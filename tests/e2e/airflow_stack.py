@@ -133,6 +133,9 @@ class AirflowStack:
                     ]
                 ),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                # A 500 "Database error" names the statement and the database's own error, not only a lookup id
+                # into the API server's log (which a failure report may cut).
+                "AIRFLOW__API__EXPOSE_STACKTRACE": "True",
                 # Nothing runs until the test unpauses it (after arranging the world for it).
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
                 # LocalExecutor is Airflow 3's default and works with SQLite; a few parallel slots suffice.
