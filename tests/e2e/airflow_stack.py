@@ -27,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -109,6 +110,7 @@ class AirflowStack:
         self.env = self._environment(python, env or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.killed: list[str] = []
+        self.db_errors: list[str] = []  # metadata-DB errors a retried idempotent request met (see _set_paused)
         self.log_files: dict[str, Path] = {}
         # Longer than the SQLite busy timeout (120 s): a request waiting for the lock is slow, not lost.
         self._client = httpx.Client(base_url=self.url, timeout=150.0)
@@ -269,7 +271,7 @@ class AirflowStack:
 
     # -- observing ----------------------------------------------------------------------------------
     def diagnostics(self, lines: int = 60) -> str:
-        parts = []
+        parts = [f"----- retried metadata-DB errors -----\n{e}" for e in self.db_errors]
         for name, proc in self.procs.items():
             rc = proc.poll()
             status = "running" if rc is None else f"exited with {rc}"
@@ -365,10 +367,28 @@ class AirflowStack:
         return self.wait_for(f"DAG {dag_id!r} to be parsed", parsed, timeout=timeout)
 
     def unpause(self, dag_id: str) -> None:
-        self.api_json("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        self._set_paused(dag_id, False)
 
     def pause(self, dag_id: str) -> None:
-        self.api_json("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": True})
+        self._set_paused(dag_id, True)
+
+    def _set_paused(self, dag_id: str, paused: bool, attempts: int = 3) -> None:
+        """PATCH the DAG's ``is_paused``, as the UI's toggle does, and retry a 500 "Database error" up to
+        ``attempts`` times: the PATCH is idempotent, and the error is this stack's SQLite metadata DB (four Airflow
+        processes, one file) refusing the API server's audit-log write, seen once in CI with nothing of ours in
+        that request. Any other answer fails at once; each retried error is kept in ``db_errors`` (and shown by
+        ``diagnostics()``), so a recurring one is not lost."""
+        path = f"/api/v2/dags/{dag_id}"
+        for attempt in range(1, attempts + 1):
+            response = self.api("PATCH", path, json={"is_paused": paused})
+            if response.is_success:
+                return
+            if response.status_code != 500 or "Database error" not in response.text or attempt == attempts:
+                self.fail(f"PATCH {path} answered {response.status_code}: {response.text}")
+            detail = response.json().get("detail", {})
+            error = f"PATCH {path} (attempt {attempt}): {detail.get('orig_error', response.text)}"
+            self.db_errors.append(error)
+            warnings.warn(f"retried after the metadata DB refused it: {error}", stacklevel=2)
 
     # -- chaos --------------------------------------------------------------------------------------
     def add(self, name: str, like: str) -> None:

@@ -1,0 +1,54 @@
+"""The end-to-end harness's own rules that need no running Airflow: pausing retries only the metadata DB's 500."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.airflow_stack import AirflowStack
+
+LOCKED = {
+    "detail": {
+        "reason": "Database error",
+        "statement": "INSERT INTO log ...",
+        "orig_error": "database is locked",
+        "message": "Serious error when handling your request.",
+    }
+}
+
+
+def stack_answering(tmp_path: Path, answers: list[tuple[int, dict[str, object]]]) -> tuple[AirflowStack, list[bytes]]:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        status, body = answers[min(len(bodies), len(answers)) - 1]
+        return httpx.Response(status, json=body)
+
+    stack = AirflowStack(tmp_path, {"bundle": tmp_path})
+    stack._client = httpx.Client(base_url=stack.url, transport=httpx.MockTransport(handler))
+    return stack, bodies
+
+
+def test_a_pause_the_metadata_db_refused_is_sent_again_and_the_error_is_kept(tmp_path: Path) -> None:
+    stack, bodies = stack_answering(tmp_path, [(500, LOCKED), (200, {"dag_id": "d", "is_paused": True})])
+    with pytest.warns(UserWarning, match="database is locked"):
+        stack.pause("d")
+    assert [json.loads(b) for b in bodies] == [{"is_paused": True}] * 2
+    assert stack.db_errors == ["PATCH /api/v2/dags/d (attempt 1): database is locked"]
+    assert "database is locked" in stack.diagnostics()
+
+
+def test_a_pause_fails_after_the_last_attempt_and_on_any_other_error(tmp_path: Path) -> None:
+    stack, bodies = stack_answering(tmp_path, [(500, LOCKED)])
+    with pytest.warns(UserWarning), pytest.raises(AssertionError, match="answered 500"):
+        stack.unpause("d")
+    assert len(bodies) == 3
+
+    stack, bodies = stack_answering(tmp_path, [(404, {"detail": "Dag with id: d was not found"})])
+    with pytest.raises(AssertionError, match="answered 404"):
+        stack.pause("d")
+    assert len(bodies) == 1
