@@ -374,10 +374,11 @@ class AirflowStack:
 
     def _set_paused(self, dag_id: str, paused: bool, attempts: int = 3) -> None:
         """PATCH the DAG's ``is_paused``, as the UI's toggle does, and retry a 500 "Database error" up to
-        ``attempts`` times: the PATCH is idempotent, and the error is this stack's SQLite metadata DB (four Airflow
-        processes, one file) refusing the API server's audit-log write, seen once in CI with nothing of ours in
-        that request. Any other answer fails at once; each retried error is kept in ``db_errors`` (and shown by
-        ``diagnostics()``), so a recurring one is not lost."""
+        ``attempts`` times. The PATCH is idempotent, and that 500 is this stack's SQLite metadata DB (four Airflow
+        processes, one file): seen once in CI, failing the API server's own audit-log INSERT, a request in which
+        nothing of ours runs (its database error was not in the report; ``EXPOSE_STACKTRACE`` now puts it there).
+        Any other answer fails at once; each retried error is kept in ``db_errors``, shown by ``diagnostics()``
+        and raised as a warning, so a recurring one is not lost."""
         path = f"/api/v2/dags/{dag_id}"
         for attempt in range(1, attempts + 1):
             response = self.api("PATCH", path, json={"is_paused": paused})
@@ -385,8 +386,9 @@ class AirflowStack:
                 return
             if response.status_code != 500 or "Database error" not in response.text or attempt == attempts:
                 self.fail(f"PATCH {path} answered {response.status_code}: {response.text}")
-            detail = response.json().get("detail", {})
-            error = f"PATCH {path} (attempt {attempt}): {detail.get('orig_error', response.text)}"
+            detail = response.json().get("detail")
+            cause = detail.get("orig_error") if isinstance(detail, dict) else None
+            error = f"PATCH {path} (attempt {attempt}): {cause or response.text}"
             self.db_errors.append(error)
             warnings.warn(f"retried after the metadata DB refused it: {error}", stacklevel=2)
 
