@@ -32,6 +32,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorT
 from airflow_provider_housecallpro.api.errors import HousecallProError
 from airflow_provider_housecallpro.sandbox import SandboxAdmin
 from airflow_provider_housecallpro.sensors.jobs import JobCompletedSensor, JobEventSensor, JobScheduledSensor
+from tests.support.jobs import iso
 from tests.support.oracle import Tally, expected_events, snapshot
 from tests.support.sensor_harness import FakeTI, run_trigger_once
 
@@ -46,10 +47,6 @@ OPS = ("book", "book", "reschedule", "reschedule", "edit", "edit", "start", "com
 RULE_KEYS = {"id", "kind", "method", "path", "times", "after", "page", "fired", "skipped", "last_error", "op", "job_id"}
 CLIENT = {"backoff_base": 0.001, "backoff_max": 0.01, "timeout": 0.4, "connect_timeout": 0.4, "max_retries": 4}
 DETECTOR = {"page_size": 5, "first_page_size": 3}
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Driver:
@@ -165,9 +162,7 @@ def test_oracle_soak(mode: str, seed: int, admin: SandboxAdmin, connection: str)
 
     def change(job_ids: list[str], mid_scan: bool) -> str | None:
         """Make one change; returns the job it touched ("" for a new booking), None if nothing changed."""
-        op = rng.choice(
-            ["book", "book", "reschedule", "reschedule", "edit", "edit", "start", "complete", "cancel", "delete"]
-        )
+        op = rng.choice(OPS)
         if op == "book":
             body = {"customer_id": rng.choice(customers)}
             if rng.random() < 0.8:
