@@ -22,7 +22,7 @@ CLIENT_OPTIONS: dict[str, tuple[type, float, float]] = {
     "backoff_max": (float, 0, 3600),
     "retry_after_max": (float, 0, 3600),
 }
-_DURATIONS = ("overlap", "settle", "retention", "reconcile_interval")
+_DURATIONS = ("lookback", "overlap", "settle", "retention", "reconcile_interval")
 _COUNTS = ("page_size", "first_page_size", "max_tracked")
 DETECTOR_OPTIONS = (*_DURATIONS, *_COUNTS)
 
@@ -67,7 +67,7 @@ def detector_settings(
     for key, value in options.items():
         name = f"detector_options[{key!r}]"
         if key in _DURATIONS:
-            low = 0 if key in ("overlap", "settle") else 1
+            low = 0 if key in ("lookback", "overlap", "settle") else 1
             values[key] = timedelta(seconds=_number(name, value, float, low, 10 * 365 * 86_400))
         else:
             high = 200 if key in ("page_size", "first_page_size") else 10_000_000

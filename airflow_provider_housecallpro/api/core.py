@@ -18,7 +18,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -110,6 +110,8 @@ class ApiRequest:
     path: str
     params: Sequence[tuple[str, str]] = ()
     json: Any = None
+    # Answer with the server's clock too (:class:`Served`): the ``Date`` header of the response.
+    dated: bool = False
 
     @property
     def idempotent(self) -> bool:
@@ -121,6 +123,24 @@ class ApiRequest:
         if self.params:
             url += "?" + "&".join(f"{quote(k, safe='[]')}={quote(v, safe='')}" for k, v in self.params)
         return url
+
+
+class Served(NamedTuple):
+    """A decoded body with the instant the server says it answered (its ``Date`` header; None without one)."""
+
+    data: Any
+    at: datetime | None
+
+
+def date_header(value: str | None) -> datetime | None:
+    """A response's ``Date`` header (RFC 9110 IMF-fixdate) as an aware datetime; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 class HttpCore:
@@ -216,20 +236,24 @@ class HttpCore:
         if isinstance(outcome, httpx.TransportError):
             raise self.transport_error(request, outcome, attempts)
         if outcome.is_success:
-            if outcome.status_code == 204 or not outcome.content:
-                return None
-            try:
-                return outcome.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise HousecallProDecodeError(
-                    f"Housecall Pro {request.method} {request.path} answered {outcome.status_code} "
-                    f"with a body that is not valid JSON: {self._snippet(outcome.text)!r}",
-                    method=request.method,
-                    path=request.path,
-                    status=outcome.status_code,
-                    attempts=attempts,
-                ) from None
+            data = self.decode(request, outcome, attempts)
+            return Served(data, date_header(outcome.headers.get("Date"))) if request.dated else data
         raise self.api_error(request, outcome, attempts)
+
+    def decode(self, request: ApiRequest, outcome: httpx.Response, attempts: int) -> Any:
+        if outcome.status_code == 204 or not outcome.content:
+            return None
+        try:
+            return outcome.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise HousecallProDecodeError(
+                f"Housecall Pro {request.method} {request.path} answered {outcome.status_code} "
+                f"with a body that is not valid JSON: {self._snippet(outcome.text)!r}",
+                method=request.method,
+                path=request.path,
+                status=outcome.status_code,
+                attempts=attempts,
+            ) from None
 
     def transport_error(
         self, request: ApiRequest, exc: httpx.TransportError, attempts: int

@@ -235,6 +235,8 @@ class Page(BaseModel, Generic[T]):
     total_pages: int = 0
     total_items: int = 0
     items: list[T] = Field(default_factory=list)
+    # When the server answered (its ``Date`` header), where the operation asked for it: the changes pass's cursor.
+    served_at: datetime | None = Field(default=None, exclude=True)
 
     @property
     def next_page(self) -> int | None:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from airflow_provider_housecallpro.api.core import ApiRequest
+from airflow_provider_housecallpro.api.core import ApiRequest, Served
 from airflow_provider_housecallpro.api.models import (
     Company,
     Customer,
@@ -60,7 +60,13 @@ def list_jobs(query: JobsQuery) -> Operation[Page[Job]]:
 
 def list_jobs_raw(query: JobsQuery) -> Operation[Page[RawJob]]:
     """``GET /jobs`` with the jobs left exactly as the API sent them (for event payloads)."""
-    return Operation(ApiRequest("GET", "/jobs", query.to_params()), lambda d: parse_raw_page(d, "jobs"))
+    return Operation(ApiRequest("GET", "/jobs", query.to_params(), dated=True), _dated_raw_jobs)
+
+
+def _dated_raw_jobs(served: Served) -> Page[RawJob]:
+    page = parse_raw_page(served.data, "jobs")
+    page.served_at = served.at
+    return page
 
 
 def get_job(job_id: str, expand: list[str] | None = None) -> Operation[Job]:

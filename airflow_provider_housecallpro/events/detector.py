@@ -83,8 +83,11 @@ class DetectorSettings:
     filter: JobFilter = field(default_factory=JobFilter)
     page_size: int = 100
     first_page_size: int = 10
-    overlap: timedelta = timedelta(0)
-    settle: timedelta = timedelta(seconds=60)
+    # How far below its cursor the changes pass reads: a change stamped when saved but visible only when its
+    # transaction commits (or a lagging replica catches up) appears below a cursor that moved on.
+    lookback: timedelta = timedelta(minutes=5)
+    overlap: timedelta = timedelta(0)  # the first release's name for the look-back (the larger one counts)
+    settle: timedelta = timedelta(seconds=60)  # no longer used: the look-back re-reads the newest seconds
     retention: timedelta = timedelta(days=30)
     max_tracked: int = 50_000
     reconcile_interval: timedelta = timedelta(minutes=15)
@@ -223,14 +226,19 @@ class Detector:
         self.state = state
         self._seen: dict[str, tuple[int, int, Facts, Mapping[str, Any] | None]] = {}
         self._reads = 0
+        self._changed: set[str] = set()  # jobs read by the changes pass (any page, any stamp)
         self._jobs: dict[int, Job | None] = {}
         self.skipped: list[str] = []
 
     # -- what to read ---------------------------------------------------------------------------
     @property
     def cursor(self) -> int:
-        """Read newest-first down to (and including) this second."""
-        return self.state.cursor - int(self.settings.overlap.total_seconds())
+        """Read newest-first down to (and including) this second: the look-back below the cursor."""
+        return self.state.cursor - self.lookback
+
+    @property
+    def lookback(self) -> int:
+        return int(max(self.settings.lookback, self.settings.overlap).total_seconds())
 
     def reconcile_due(self) -> bool:
         if self.settings.kind != SCHEDULED:
@@ -260,8 +268,9 @@ class Detector:
         return count
 
     # -- observing ------------------------------------------------------------------------------
-    def observe(self, raw: Mapping[str, Any]) -> None:
-        """Remember this version of a job if it is the newest seen in this poll (ties: the later read)."""
+    def observe(self, raw: Mapping[str, Any], *, changes: bool = False) -> None:
+        """Remember this version of a job if it is the newest seen in this poll (ties: the later read).
+        ``changes``: read by the changes pass (a held-back event there is found again by moving the cursor)."""
         try:
             facts = read_facts(raw)
         except ValueError as exc:
@@ -269,6 +278,8 @@ class Detector:
             log.warning("Housecall Pro: skipping job %s, which cannot be read (%s)", record_label(raw), exc)
             return
         self._reads += 1
+        if changes:
+            self._changed.add(facts.id)
         known = self._seen.get(facts.id)
         if known is None or facts.updated >= known[0]:
             # A job that matches its record needs no payload: drop the raw dict now (a window read of 10,000
@@ -352,10 +363,10 @@ class Detector:
         state = self.state
         new_cursor = state.cursor if cursor is None else max(state.cursor, cursor)
         reconciled_at = self.now if reconciled else state.reconciled_at
-        for updated, _id, _rest in held:
+        for updated, job_id, _rest in held:
             # Not delivered: the record keeps its old value, and the next poll must read the job again.
-            if updated >= self.cursor:
-                new_cursor = min(new_cursor, updated)
+            if job_id in self._changed and updated >= 0:
+                new_cursor = min(new_cursor, updated + self.lookback)
             else:  # found by the upcoming-window read only
                 reconciled_at = None
         records = {**before, **changes} if changes else before
@@ -385,10 +396,13 @@ class Detector:
     def _judge_schedule(
         self, facts: Facts, raw: Mapping[str, Any], old: Record | None
     ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
+        if _stale(facts, old):
+            return old, None
+        u = _newer(facts, old)
         fingerprint = _booked_schedule(facts)
         if fingerprint is None:
             if old is not None and old.a != 0:  # canceled / unscheduled / done: a later booking is new
-                return Record(0, self.now, NO_WINDOW, old.seq), None
+                return Record(0, self.now, NO_WINDOW, old.seq, u), None
             return old, None
         if old is not None and old.a != 0 and (old.a, old.b, old.c) == fingerprint:
             return old, None
@@ -396,19 +410,24 @@ class Detector:
             if fingerprint[0] < self.state.horizon:
                 return None, None  # history: never seen, starts before the horizon
             if self.first and not self._new_since_go_live(facts):
-                return Record(*fingerprint, 0), None  # existed at go-live: history
+                return Record(*fingerprint, 0, u), None  # existed at go-live: history
+            if 0 <= facts.updated < self.state.since:
+                return Record(*fingerprint, 0, u), None  # changed before go-live, visible only now: history
         seq = old.seq if old is not None else 0
         if not self._matches(raw):
-            return Record(*fingerprint, seq), None
+            return Record(*fingerprint, seq, u), None
         previous = None if old is None or old.a == 0 else _schedule_of(old)
-        return Record(*fingerprint, seq + 1), (previous is not None, previous)
+        return Record(*fingerprint, seq + 1, u), (previous is not None, previous)
 
     def _judge_completion(
         self, facts: Facts, raw: Mapping[str, Any], old: Record | None
     ) -> tuple[Record | None, tuple[bool, dict[str, Any] | None] | None]:
+        if _stale(facts, old):
+            return old, None
+        u = _newer(facts, old)
         if not _is_complete(facts):
             if old is not None and old.c == 1:
-                return Record(old.a, old.b, 0, old.seq), None  # reopened: a later completion fires again
+                return Record(old.a, old.b, 0, old.seq, u), None  # reopened: a later completion fires again
             return old, None
         done = facts.completed or 0
         if old is not None and old.c == 1 and (done == old.a or done == 0):
@@ -418,8 +437,8 @@ class Detector:
             return None, None  # completed before the horizon (or before go-live): history
         seq = old.seq if old is not None else 0
         if not self._matches(raw):
-            return Record(done, anchor, 1, seq), None
-        return Record(done, anchor, 1, seq + 1), (False, None)
+            return Record(done, anchor, 1, seq, u), None
+        return Record(done, anchor, 1, seq + 1, u), (False, None)
 
     def _new_since_go_live(self, facts: Facts) -> bool:
         go_live = self.state.since
@@ -465,6 +484,15 @@ class Detector:
                 )
         state.records = kept if len(kept) != len(state.records) else state.records
         state.horizon = horizon
+
+
+def _stale(facts: Facts, old: Record | None) -> bool:
+    """An older version of a job than the one its record was set from (a late or lagging copy): first writer wins."""
+    return old is not None and 0 <= facts.updated < old.u
+
+
+def _newer(facts: Facts, old: Record | None) -> int:
+    return max(facts.updated, 0 if old is None else old.u, 0)
 
 
 def _anchor(kind: EventType, record: Record) -> int:

@@ -4,8 +4,15 @@
 page (raw jobs), and returns a :class:`PollResult`. A sync or async driver does the reading, so which
 pages are read, and when a read counts as complete, is decided in one place.
 
-**Changes pass** — ``GET /jobs?sort_by=updated_at&sort_direction=desc``, down to the cursor (every job
-updated at or after it). The API pages by offset, so the list can move while it is read:
+**Changes pass** — ``GET /jobs?sort_by=updated_at&sort_direction=desc``, down to the cursor less the
+**look-back** (``lookback``, default 5 minutes). The cursor is when the server answered the last complete pass
+(its ``Date`` header; without one, the newest ``updated_at`` read). A change is stamped when it is saved but
+visible only when its transaction commits (or a lagging replica catches up), so it can appear *after* newer
+ones, below a cursor that moved on: reading back catches every change visible within the look-back of its
+stamp. Every job read is judged against its record, whatever page it was on — a re-read fires nothing (same
+fingerprint), a stale copy fires nothing (older than the record's ``updated_at``), a late change fires once.
+On a quiet account (nothing changed within the look-back) the pass is still one request. The API pages by
+offset, so the list can move while it is read:
 
 - an update or a new job moves a job to the top: later pages repeat a job (harmless, a job is judged
   once per poll from its newest version) and the moved job is read by the next poll (its ``updated_at``
@@ -94,26 +101,19 @@ def _reaches(page: Page[RawJob], floor: int) -> bool:
     return any(u is not None and u < floor for u in map(updated_epoch, page.items))
 
 
-def _observe(detector: Detector, items: list[RawJob], floor: int) -> None:
+def _observe(detector: Detector, items: list[RawJob]) -> None:
+    """Every job read is judged, even one below the floor (a late change on a page read anyway)."""
     for raw in items:
-        u = updated_epoch(raw)
-        if u is None or u >= floor:
-            detector.observe(raw)
+        detector.observe(raw, changes=True)
 
 
-def _newest(items: list[RawJob], floor: int) -> int | None:
-    stamps = [u for u in map(updated_epoch, items) if u is not None and u >= floor]
+def _next_cursor(first: Page[RawJob], items: list[RawJob]) -> int | None:
+    """When the server answered the pass's first request: every change stamped before it minus the look-back
+    is visible by the next poll's read, whatever this one saw. Without a ``Date`` header: the newest stamp read."""
+    if first.served_at is not None:
+        return epoch(first.served_at)
+    stamps = [u for u in map(updated_epoch, items) if u is not None]
     return max(stamps) if stamps else None
-
-
-def _settled(detector: Detector, newest: int | None) -> int | None:
-    """The next cursor. Jobs updated in the newest second read may still be joined by others stamped with
-    the same second, so that second is read again — until it is ``settle`` old: then nothing new can carry
-    it, and the cursor moves past it (so a bulk edit's thousands of ties are not re-read by every poll)."""
-    if newest is None:
-        return None
-    settle = int(detector.settings.settle.total_seconds())
-    return newest + 1 if detector.now - newest >= settle else newest
 
 
 def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
@@ -122,8 +122,8 @@ def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
     for attempt in range(1, ATTEMPTS + 1):
         first = yield _changes(1, min(settings.first_page_size, settings.page_size))
         if _reaches(first, floor):
-            _observe(detector, first.items, floor)
-            return _settled(detector, _newest(first.items, floor)), True
+            _observe(detector, first.items)
+            return _next_cursor(first, first.items), True
         pages: list[Page[RawJob]] = []
         while True:
             page = yield _changes(len(pages) + 1, settings.page_size)
@@ -131,10 +131,10 @@ def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
             if _reaches(page, floor):
                 break
         for page in pages:
-            _observe(detector, page.items, floor)
+            _observe(detector, page.items)
         if (yield from _verify(detector, pages, floor, settings.page_size)):
             # Only the first page's newest: a job updated after that page was read is at least as new.
-            return _settled(detector, _newest(pages[0].items, floor)), True
+            return _next_cursor(first, pages[0].items), True
         log.info("Housecall Pro: the job list moved while it was read (attempt %d); reading it again", attempt)
     log.warning(
         "Housecall Pro: the job list kept moving over %d reads; the cursor stays put so the next poll reads "
@@ -178,7 +178,7 @@ def _verify(detector: Detector, pages: list[Page[RawJob]], floor: int, size: int
         page = yield _changes(page_no, page_size)
         if page.total_items != total or not _tie_bordered(page, u, (page_no - 1) * page_size, total):
             return False
-        _observe(detector, page.items, floor)
+        _observe(detector, page.items)
     return True
 
 

@@ -9,13 +9,15 @@ One record per (subscriber, job), keyed by a 64-bit hash of the job id::
                 b = anchor for pruning (completion time, or when it was seen)
                 c = 1 while the job is complete, 0 once it was seen reopened
     seq       = how many events this subscriber has delivered for the job (``event.id`` = job/kind/seq)
+    u         = the newest ``updated_at`` (epoch s) of the job's versions that set this record (0 = unknown)
 
-Serialized as columns (ids, a, b, c, seq), delta-coded where that helps, zlib-compressed and base64'd:
-about 12-20 bytes per tracked job, so the state of a 10,000-job account fits in one small XCom and in
+Serialized as columns (ids, a, b, c, seq, u), delta-coded where that helps, zlib-compressed and base64'd:
+about 14-24 bytes per tracked job, so the state of a 10,000-job account fits in one small XCom and in
 trigger kwargs. The cursor and horizon are epoch seconds.
 
-Designed to take a second writer later (a webhook receiver): a change fires only when its fingerprint
-differs from the last one fired, and each record can be rewritten on its own.
+Takes a second writer (a webhook receiver, a lagging replica, a late commit): a change fires only when its
+fingerprint differs from the last one fired *and* its ``updated_at`` is not older than the record's ``u`` — first
+writer wins; a stale, out-of-order copy of a job fires nothing (DESIGN.md "A second writer").
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ SCHEDULED: EventType = "job.scheduled"
 COMPLETED: EventType = "job.completed"
 KINDS: tuple[EventType, ...] = (SCHEDULED, COMPLETED)
 NO_WINDOW = 0xFFFF
-VERSION = 2
+VERSION = 3
 
 
 class Record(NamedTuple):
@@ -43,6 +45,7 @@ class Record(NamedTuple):
     b: int
     c: int
     seq: int
+    u: int = 0
 
 
 @functools.lru_cache(maxsize=200_000)  # the same ids come back poll after poll
@@ -92,7 +95,7 @@ class DetectorState:
             "since": iso(self.since),
             "reconciled_at": iso(self.reconciled_at),
             "count": len(self.records),
-            "jobs": encode_records(self.records),
+            "jobs": encode_records(self.records, self.cursor),
         }
 
     @classmethod
@@ -104,7 +107,7 @@ class DetectorState:
             raise StateError(f"state must be a JSON object; got {type(data).__name__}")
         elif data.get("version") == 1:
             state = _from_v1(data)
-        elif data.get("v") != VERSION:
+        elif data.get("v") not in (2, VERSION):
             raise StateError(f"unknown state version {data.get('v', data.get('version'))!r}")
         else:
             if data.get("kind") not in KINDS:
@@ -116,7 +119,7 @@ class DetectorState:
                     horizon=_epoch_of(data["horizon"]),
                     since=_epoch_of(data["since"]),
                     reconciled_at=None if data.get("reconciled_at") is None else _epoch_of(data["reconciled_at"]),
-                    records=decode_records(data.get("jobs") or ""),
+                    records=decode_records(data.get("jobs") or "", _epoch_of(data["cursor"]), data["v"]),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise StateError(f"unreadable state: {exc}") from None
@@ -163,10 +166,12 @@ def _from_v1(data: Mapping[str, Any]) -> DetectorState:
 
 
 # -- compact encoding ---------------------------------------------------------------------------
-_MAGIC = b"H2"
+_MAGIC = {2: b"H2", 3: b"H3"}
+_ROW = {2: 28, 3: 36}
 
 
-def encode_records(records: Mapping[int, Record]) -> str:
+def encode_records(records: Mapping[int, Record], base: int = 0) -> str:
+    """``base`` (the state's cursor): ``u`` is stored as ``base - u``, small for recently changed jobs."""
     if not records:
         return ""
     keys = sorted(records)
@@ -183,36 +188,38 @@ def encode_records(records: Mapping[int, Record]) -> str:
             struct.pack(f"<{n}q", *(r.b - r.a for r in rows)),
             struct.pack(f"<{n}H", *(r.c for r in rows)),
             struct.pack(f"<{n}H", *(min(r.seq, 0xFFFF) for r in rows)),
+            struct.pack(f"<{n}q", *(base - r.u for r in rows)),
         ]
     )
-    packed = _MAGIC + struct.pack("<I", n) + zlib.compress(body, 9)
+    packed = _MAGIC[VERSION] + struct.pack("<I", n) + zlib.compress(body, 9)
     return base64.b64encode(packed).decode("ascii")
 
 
-def decode_records(text: str) -> dict[int, Record]:
+def decode_records(text: str, base: int = 0, version: int = VERSION) -> dict[int, Record]:
     if not text:
         return {}
     try:
         packed = base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError) as exc:
         raise ValueError(f"jobs is not base64: {exc}") from None
-    if packed[:2] != _MAGIC or len(packed) < 6:
+    if packed[:2] != _MAGIC.get(version) or len(packed) < 6:
         raise ValueError("jobs is not an encoded record table")
     (n,) = struct.unpack("<I", packed[2:6])
     try:
         body = zlib.decompress(packed[6:])
     except zlib.error as exc:
         raise ValueError(f"jobs is corrupt: {exc}") from None
-    if len(body) != n * 28:
+    if len(body) != n * _ROW[version]:
         raise ValueError("jobs is truncated")
     keys = struct.unpack_from(f"<{n}Q", body, 0)
     a_deltas = struct.unpack_from(f"<{n}q", body, 8 * n)
     b_minus_a = struct.unpack_from(f"<{n}q", body, 16 * n)
     cs = struct.unpack_from(f"<{n}H", body, 24 * n)
     seqs = struct.unpack_from(f"<{n}H", body, 26 * n)
+    us = struct.unpack_from(f"<{n}q", body, 28 * n) if version >= 3 else None
     records: dict[int, Record] = {}
     a = 0
     for i in range(n):
         a = a_deltas[i] if i == 0 else a + a_deltas[i]
-        records[keys[i]] = Record(a, a + b_minus_a[i], cs[i], seqs[i])
+        records[keys[i]] = Record(a, a + b_minus_a[i], cs[i], seqs[i], 0 if us is None else base - us[i])
     return records

@@ -58,6 +58,11 @@ class SandboxAdmin:
         return now
 
     # request log
+    def late(self, share: float, min_seconds: float = 5.0, max_seconds: float = 60.0, seed: int | None = None) -> JSON:
+        """Late commits: ``share`` of job writes become visible ``min_seconds``-``max_seconds`` after their stamp."""
+        body = self._given(share=share, min_seconds=min_seconds, max_seconds=max_seconds, seed=seed)
+        return self._call("POST", "/late", body)  # type: ignore[no-any-return]
+
     def requests(self, path: str | None = None, method: str | None = None) -> list[JSON]:
         params = self._given(path=path, method=method)
         entries: list[JSON] = self._call("GET", "/requests", params=params)["requests"]

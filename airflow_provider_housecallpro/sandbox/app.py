@@ -194,11 +194,11 @@ def _hcp_routes(world: World) -> APIRouter:
     @router.get("/jobs/{job_id}")
     async def get_job(job_id: str, request: Request) -> JSONResponse:
         expand = Params(request, ("expand",)).arrays["expand"]
-        return JSONResponse(render_job(world, world.get_job(job_id), expand))
+        return JSONResponse(render_job(world, world.visible_job(job_id), expand))
 
     @router.get("/jobs/{job_id}/line_items")
     async def line_items(job_id: str) -> JSONResponse:
-        job = world.get_job(job_id)
+        job = world.visible_job(job_id)
         return JSONResponse({"url": f"/jobs/{job.id}/line_items", "data": [li.to_api() for li in job.line_items]})
 
     @router.get("/customers")
@@ -319,6 +319,27 @@ def _admin_routes(
         now = world.clock.configure(freeze=freeze, set_to=when, advance_seconds=advance)
         return JSONResponse({"now": fmt_ts(now), "frozen": world.clock.frozen})
 
+    @router.post("/late")
+    async def late_commits(request: Request) -> JSONResponse:
+        """Late commits (see :mod:`.visibility`): ``share`` of job writes visible ``min_seconds``-``max_seconds``
+        after they were stamped; ``{"share": 0}`` turns it off."""
+        body = await _admin_body(request)
+        values = {k: body.get(k, d) for k, d in (("share", 0.0), ("min_seconds", 5.0), ("max_seconds", 60.0))}
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise WorldError(422, f"{key} must be a number")
+        seed = body.get("seed", world.seed)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise WorldError(422, "seed must be an integer")
+        with world.lock:
+            try:
+                world.late.configure(
+                    float(values["share"]), float(values["min_seconds"]), float(values["max_seconds"]), seed
+                )
+            except ValueError as exc:
+                raise WorldError(422, str(exc)) from None
+            return JSONResponse(world.late.summary(world.clock.now()))
+
     @router.get("/faults")
     async def list_faults() -> JSONResponse:
         return JSONResponse({"faults": faults.list()})
@@ -340,7 +361,7 @@ def _admin_routes(
     async def all_jobs() -> JSONResponse:
         """Every job as ``GET /jobs/{id}`` renders it, unpaged and never faulted (for test oracles)."""
         with world.lock:
-            return JSONResponse({"jobs": [render_job(world, j) for j in world.jobs.values()]})
+            return JSONResponse({"jobs": [render_job(world, j) for j in world.visible_jobs()]})
 
     @router.post("/jobs")
     async def book_job(request: Request) -> JSONResponse:

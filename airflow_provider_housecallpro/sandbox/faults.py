@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from email.utils import format_datetime
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
@@ -328,6 +329,9 @@ class SandboxMiddleware:
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry["status"] = message["status"]
+                # The server's clock, as Housecall Pro's sends it (the sandbox's may be set or frozen).
+                date = format_datetime(self.world.clock.now(), usegmt=True).encode("latin-1")
+                message = {**message, "headers": [*message.get("headers", ()), (b"date", date)]}
                 if kind == "delay" and params["when"] == "after":  # done, but the answer comes late
                     await asyncio.sleep(float(params["seconds"]))
             await send(message)

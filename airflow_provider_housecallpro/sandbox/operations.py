@@ -41,9 +41,12 @@ def apply(world: World, op: str, job_id: str | None, body: Mapping[str, Any]) ->
         if op == "delete":  # a hard delete: gone from every list, 410 on GET /jobs/{id}
             del world.jobs[job_id]
             world.deleted.add(job_id)
+            world.late.forget(job_id)
             return job
+        previous = world.late.snapshot(job)
         _OPS[op](world, job, body, at)
         job.updated_at = at
+        world.late.written(job_id, previous, world.clock.now())
         return job
 
 
@@ -72,6 +75,7 @@ def book_job(world: World, body: Mapping[str, Any]) -> Job:
         elif end is not None:
             raise WorldError(422, "scheduled_end needs scheduled_start")
         world.jobs[job.id] = job
+        world.late.written(job.id, None, world.clock.now())
         return job
 
 

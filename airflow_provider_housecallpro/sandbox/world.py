@@ -29,6 +29,7 @@ from .records import (
     customer_matches,
     sort_records,
 )
+from .visibility import LateCommits
 
 
 class World:
@@ -63,6 +64,7 @@ class World:
                 self.customers[cus.id] = cus
             self.jobs: dict[str, Job] = {}
             self.deleted: set[str] = set()
+            self.late = LateCommits()
             self._ties = random.Random(seed + 1)
             seeding.seed_jobs(self, base)
 
@@ -85,6 +87,21 @@ class World:
             job = self.jobs.get(job_id)
             if job is None and job_id in self.deleted:
                 raise WorldError(410, "job has been deleted")
+        if job is None:
+            raise WorldError(404, "job not found")
+        return job
+
+    def visible_jobs(self) -> list[Job]:
+        """Every job as the API shows it now: a late write shows the version before it until it commits."""
+        with self.lock:
+            now = self.clock.now()
+            if not self.late.held:
+                return list(self.jobs.values())
+            return [v for v in (self.late.view(j, now) for j in self.jobs.values()) if v is not None]
+
+    def visible_job(self, job_id: str) -> Job:
+        with self.lock:
+            job = self.late.view(self.get_job(job_id), self.clock.now())
         if job is None:
             raise WorldError(404, "job not found")
         return job
@@ -120,7 +137,7 @@ class World:
             return True
 
         with self.lock:
-            jobs = [j for j in self.jobs.values() if keep(j)]
+            jobs = [j for j in self.visible_jobs() if keep(j)]
             if self.tie_order == "random":
                 key = JOB_SORT_KEYS[query.sort_by]
                 shuffle = {j.id: self._ties.random() for j in jobs}
@@ -149,4 +166,5 @@ class World:
                 "customers": len(self.customers),
                 "employees": len(self.employees),
                 "jobs_by_status": by_status,
+                "late": self.late.summary(self.clock.now()),
             }

@@ -13,7 +13,14 @@ sensor's XCom from run to run (``FakeTI`` answers like Airflow's metadata DB). E
    triggerer restart), and a try may fail after the sensor returned (its events and state vanish);
 3. clean runs until one finds nothing; then the delivered events must equal the oracle's for the step.
 
-Printed: changes, faults, restarts, failed tries, and 0 lost / 0 duplicated / 0 mislabelled.
+Time passes between steps (the sandbox's clock moves 30-200 s; with late commits also 0-20 s between changes),
+so the changes pass's look-back re-reads what a real poller would. With ``late`` on, a share of writes commits
+late (``POST /_sandbox/late``): visible 5-240 s after its ``updated_at`` (within the default 5-minute look-back),
+so a poll reads newer changes while older ones are still invisible; the clock then moves on in two hops (a clean
+run in between) until every write is visible. Each job is then changed at most once per step (a late write makes
+every version of a job visible, so the oracle's "one visible change per step" needs one write).
+
+Printed: changes, late writes, faults, restarts, failed tries, and 0 lost / 0 duplicated / 0 mislabelled.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import contextlib
 import importlib
 import os
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -41,7 +48,8 @@ try:
 except ImportError:  # pragma: no cover
     from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
-CHANGES = int(os.environ.get("HCP_SOAK_CHANGES", "2000"))
+CHANGES = int(os.environ.get("HCP_SOAK_CHANGES", "1000"))
+LATE = {"share": 0.05, "min_seconds": 5, "max_seconds": 240}
 SEEDS = [int(s) for s in os.environ.get("HCP_SOAK_SEEDS", "7").split(",")]
 OPS = ("book", "book", "reschedule", "reschedule", "edit", "edit", "start", "complete", "cancel", "delete")
 RULE_KEYS = {"id", "kind", "method", "path", "times", "after", "page", "fired", "skipped", "last_error", "op", "job_id"}
@@ -143,10 +151,13 @@ def _faults(admin: SandboxAdmin, rng: random.Random) -> int:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("late", [False, True], ids=["in-order", "late-commits"])
 @pytest.mark.parametrize("mode", ["deferred", "poke"])
-def test_oracle_soak(mode: str, seed: int, admin: SandboxAdmin, connection: str) -> None:
-    rng = random.Random(f"{mode}-{seed}")
+def test_oracle_soak(mode: str, late: bool, seed: int, admin: SandboxAdmin, connection: str) -> None:
+    rng = random.Random(f"{mode}-{late}-{seed}")
     admin.reset(seed=seed, tie_order="random")
+    if late:
+        admin.late(**LATE, seed=seed)
     customers = sorted({j["customer"]["id"] for j in admin.all_jobs()})
     watched = customers[: len(customers) * 2 // 3]
     tallies = {"scheduled": Tally(), "completed": Tally()}
@@ -155,10 +166,8 @@ def test_oracle_soak(mode: str, seed: int, admin: SandboxAdmin, connection: str)
         assert d.run(chaos=False) == []  # go-live
     before = snapshot(admin.all_jobs())
     changes = faults = requests = 0
-    slots = [
-        iso(datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1, hours=h))
-        for h in range(12)
-    ]
+    start = datetime.fromisoformat(admin.clock().replace("Z", "+00:00"))
+    slots = [iso(start.replace(minute=0, second=0) + timedelta(days=3, hours=h)) for h in range(12)]
 
     def change(job_ids: list[str], mid_scan: bool) -> str | None:
         """Make one change; returns the job it touched ("" for a new booking), None if nothing changed."""
@@ -196,6 +205,9 @@ def test_oracle_soak(mode: str, seed: int, admin: SandboxAdmin, connection: str)
         touched: set[str] = set()
         for _ in range(rng.randint(1, 10)):
             pool = open_ids if rng.random() < 0.85 else all_ids
+            if late:
+                pool = [j for j in pool if j not in touched]
+                admin.clock(advance_seconds=rng.randint(0, 20))  # later changes bury a late one under newer stamps
             done = change(pool, mid_scan=False)
             if done is not None:
                 changes += 1
@@ -226,6 +238,15 @@ def test_oracle_soak(mode: str, seed: int, admin: SandboxAdmin, connection: str)
                 body = {k: v for k, v in f.items() if k not in RULE_KEYS}
                 with contextlib.suppress(Exception):  # e.g. the job was deleted meanwhile
                     admin.book_job(**body) if f["op"] == "book" else admin._op(f["job_id"], f["op"], body)
+        if late:  # part of the late writes become visible, a clean run, then the rest
+            admin.clock(advance_seconds=rng.uniform(0, LATE["max_seconds"]))
+            for d in drivers:
+                got = d.run(chaos=False)
+                assert got is not None
+                delivered[d.kind] += got
+            visible_by = admin.state()["late"]["visible_by"]
+            if visible_by:
+                admin.clock(set=visible_by)
         for d in drivers:
             for _ in range(40):
                 got = d.run(chaos=False)
@@ -241,11 +262,16 @@ def test_oracle_soak(mode: str, seed: int, admin: SandboxAdmin, connection: str)
             assert not problems, problems
             assert not d.vanished, f"changes of failed tries came back with other ids: {d.vanished}"
         before = after
+        admin.clock(advance_seconds=rng.randint(30, 200))
+    late_writes = admin.state()["late"]["late_writes"]
     for name, t in tallies.items():
         t.changes, t.faults = changes, faults
         print(
-            f"\nsoak {mode} seed={seed} {name}: {t.line()} requests={requests} faults/requests={faults / requests:.0%}"
+            f"\nsoak {mode} late={late} seed={seed} {name}: {t.line()} late_writes={late_writes} requests={requests} "
+            f"faults/requests={faults / requests:.0%}"
         )
         assert t.lost == t.duplicated == t.mislabelled == t.unexpected == 0
     assert faults / requests >= 0.2
     assert sum(t.delivered for t in tallies.values()) > CHANGES // 5
+    if late:
+        assert late_writes >= CHANGES // 50  # the late path was exercised

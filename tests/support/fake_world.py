@@ -122,6 +122,8 @@ class FakeWorld:
         size = query.page_size
         chunk = rows[(query.page - 1) * size : query.page * size]
         pages = max(1, -(-len(rows) // size))
-        return Page[dict[str, Any]](
+        page = Page[dict[str, Any]](
             page=query.page, page_size=size, total_pages=pages, total_items=len(rows), items=[dict(j) for j in chunk]
         )
+        page.served_at = T0 + timedelta(seconds=self.now)  # the server's Date header
+        return page
