@@ -411,8 +411,6 @@ class Detector:
                 return None, None  # history: never seen, starts before the horizon
             if self.first and not self._new_since_go_live(facts):
                 return Record(*fingerprint, 0, u), None  # existed at go-live: history
-            if 0 <= facts.updated < self.state.since:
-                return Record(*fingerprint, 0, u), None  # changed before go-live, visible only now: history
         seq = old.seq if old is not None else 0
         if not self._matches(raw):
             return Record(*fingerprint, seq, u), None

@@ -166,22 +166,36 @@ def test_an_idle_poll_is_one_small_request() -> None:
     for i in range(20):
         world.book(24 + i)
     state = live(world).state
+    world.tick(301)  # quiet for longer than the look-back
+    state = run(world, state, reconcile_interval=timedelta(days=1)).state
     world.requests = 0
     run(world, state, reconcile_interval=timedelta(days=1))
     assert world.requests == 1
 
 
+def _cover(world: FakeWorld, count: int = 3) -> None:
+    """Edit ``count`` other jobs now: a page of newer stamps between an older job and the next look-back floor, so the
+    changes pass stops before it (it judges every job on the pages it reads, even below the floor)."""
+    for job_id in sorted(world.jobs)[-count:]:
+        world.edit(job_id)
+
+
 def test_reconcile_catches_a_reschedule_that_did_not_bump_updated_at() -> None:
     world = FakeWorld(random_ties=False)
     job = world.book(24)
-    state = live(world, reconcile_interval=timedelta(hours=1)).state
-    world.tick(600)  # the job's last update is older than the look-back: the changes pass does not read it
-    state = run(world, state, reconcile_interval=timedelta(hours=1)).state
+    for i in range(3):
+        world.book(25 + i)
+    hourly = {"reconcile_interval": timedelta(hours=1)}
+    state = live(world, **hourly).state
+    world.tick(200)
+    _cover(world)
+    world.tick(400)  # the cover is older than the look-back floor of the next polls, the job older still
+    state = run(world, state, **hourly).state
     world.reschedule(job, 72, bump=False)
     world.tick(60)
-    assert run(world, state, reconcile_interval=timedelta(hours=1)).events == []  # not due yet
+    assert run(world, state, **hourly).events == []  # not due yet
     world.tick(3600)
-    (event,) = run(world, state, reconcile_interval=timedelta(hours=1)).events
+    (event,) = run(world, state, **hourly).events
     assert event["event"]["is_reschedule"]
 
 
@@ -277,3 +291,96 @@ def test_execute_complete_timeout_honours_soft_fail() -> None:
         JobScheduledSensor(task_id="s").execute_complete({"ti": None}, {"status": "timeout", "message": "x"})
     with pytest.raises(AirflowSkipException):
         JobScheduledSensor(task_id="s", soft_fail=True).execute_complete({"ti": None}, {"status": "timeout"})
+
+
+# -- late commits and stale copies ------------------------------------------------------------------
+def _copy(world: FakeWorld, job_id: str) -> dict[str, Any]:
+    return json.loads(json.dumps(world.jobs[job_id]))
+
+
+def test_a_stale_copy_of_a_job_fires_nothing_first_writer_wins() -> None:
+    """A lagging replica (or a late webhook) shows a job's older version after a newer one was judged."""
+    world = FakeWorld(random_ties=False)
+    job = world.book(24)
+    state = live(world).state
+    world.tick(10)
+    world.reschedule(job, 30)
+    booked_at_30 = _copy(world, job)
+    state = run(world, state).state
+    world.tick(10)
+    world.reschedule(job, 40)
+    (moved,) = run(world, state).events  # 30 -> 40
+    state = run(world, state).state
+    world.tick(10)
+    newest = world.jobs[job]
+    world.jobs[job] = booked_at_30  # the replica serves the version of 20 s ago: not a reschedule back
+    assert run(world, state).events == []
+    state = run(world, state).state
+    world.jobs[job] = newest
+    assert run(world, state).events == []  # and the newest again is not a reschedule either
+    assert moved["event"]["previous_schedule"]["scheduled_start"] == format_timestamp(T0 + timedelta(hours=30))
+
+
+def test_a_stale_copy_never_reopens_a_completion() -> None:
+    world = FakeWorld(random_ties=False)
+    job = world.book(24)
+    state = live(world, COMPLETED).state
+    world.tick(10)
+    world.start(job)
+    started = _copy(world, job)
+    world.tick(10)
+    world.complete(job)
+    (done,) = run(world, state, COMPLETED).events
+    state = run(world, state, COMPLETED).state
+    newest = world.jobs[job]
+    world.jobs[job] = started  # older: "in progress"
+    state = run(world, state, COMPLETED).state
+    world.jobs[job] = newest
+    assert run(world, state, COMPLETED).events == []  # not a second completion
+    assert done["job"]["id"] == job
+
+
+def test_a_late_change_below_the_cursor_is_judged_once() -> None:
+    world = FakeWorld(random_ties=False)
+    quiet = world.book(24)
+    state = live(world).state
+    world.tick(100)
+    newer = [world.book(30 + i) for i in range(5)]  # newer stamps, visible at once
+    state_after = run(world, state)
+    assert ids(state_after) == newer
+    world.tick(5)
+    world.late = 90  # saved 90 s ago (before the cursor), committed now
+    world.reschedule(quiet, 60)
+    world.late = 0
+    (late,) = run(world, state_after.state, lookback=timedelta(minutes=5)).events
+    assert late["job"]["id"] == quiet and late["event"]["is_reschedule"]
+    again = run(world, run(world, state_after.state).state)
+    assert again.events == []  # re-read by the look-back, judged, nothing fires twice
+
+
+def test_a_change_committed_later_than_the_look_back() -> None:
+    """The documented outcome (README "When they fire"): a booking is still caught by the upcoming-window read; a
+    completion is not."""
+    world = FakeWorld(random_ties=False)
+    booked, done = world.book(24), world.book(26)
+    for i in range(3):
+        world.book(30 + i)
+    minute = {"lookback": timedelta(seconds=60), "reconcile_interval": timedelta(hours=1)}
+    bookings, completions = live(world, **minute).state, live(world, COMPLETED, **minute).state
+    saved_at = world.now
+    world.tick(20)
+    _cover(world)  # changes saved after the two below, visible at once
+    world.tick(80)
+    bookings, completions = run(world, bookings, **minute).state, run(world, completions, COMPLETED, **minute).state
+    world.tick(200)
+    world.late = world.now - saved_at  # saved 300 s ago, committed now: beyond a one-minute look-back
+    world.reschedule(booked, 48)
+    world.complete(done)
+    world.late = 0
+    world.tick(1)
+    assert run(world, bookings, **minute).events == []
+    assert run(world, completions, COMPLETED, **minute).events == []  # lost for good
+    world.tick(3600)
+    (moved,) = run(world, bookings, **minute).events  # the upcoming-window read finds it
+    assert moved["job"]["id"] == booked and moved["event"]["is_reschedule"]
+    assert run(world, completions, COMPLETED, **minute).events == []

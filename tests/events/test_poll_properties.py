@@ -1,5 +1,9 @@
-"""Property: whatever the interleaving of changes, page boundaries, tie orders, lost polls and event caps,
-the poll plan delivers exactly the oracle's events (tests/support/oracle.py), each once, with unique ids."""
+"""Property: whatever the interleaving of changes, page boundaries, tie orders, lost polls, event caps and late
+commits, the poll plan delivers exactly the oracle's events (tests/support/oracle.py), each once, with unique ids.
+
+A *late* change is stamped up to the look-back before it becomes visible (a save whose transaction commits later):
+made between polls it lands below the cursor; made while a poll pages, it lands below the cursor on a page that
+may already have been read. Either way it must be judged, once."""
 
 from __future__ import annotations
 
@@ -52,6 +56,8 @@ def _apply(world: FakeWorld, op: str, job_id: str | None, hours: int, silent: bo
 
 
 ops = st.tuples(st.sampled_from(SCHEDULE_OPS + DONE_OPS), st.integers(0, 30), st.integers(1, 6), st.booleans())
+LOOKBACK = 60
+late_by = st.sampled_from([0, 0, 0, 1, 20, LOOKBACK])  # seconds a change is stamped before it commits
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,12 +70,11 @@ ops = st.tuples(st.sampled_from(SCHEDULE_OPS + DONE_OPS), st.integers(0, 30), st
     max_events=st.one_of(st.none(), st.integers(1, 3)),
     filtered=st.booleans(),
     silent=st.booleans(),
-    settle=st.sampled_from([1, 60]),
     steps=st.lists(
         st.tuples(
-            st.integers(0, 2),  # seconds before the step's changes (0: same second as the last poll)
-            st.lists(ops, max_size=6),  # between polls
-            st.lists(ops, max_size=4),  # while the next poll pages
+            st.sampled_from([0, 1, 2, 30, 200]),  # seconds before the step's changes (0: same second as the last poll)
+            st.lists(st.tuples(ops, late_by), max_size=6),  # between polls
+            st.lists(st.tuples(ops, late_by), max_size=4),  # while the next poll pages
             st.lists(st.booleans(), max_size=3),  # which of the step's polls are lost (failed try / restart)
         ),
         min_size=1,
@@ -85,7 +90,6 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
     max_events: int | None,
     filtered: bool,
     silent: bool,
-    settle: int,
     steps: list[tuple[int, list[Any], list[Any], list[bool]]],
 ) -> None:
     world = FakeWorld(seed=seed)
@@ -101,7 +105,7 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
         page_size=page_size,
         first_page_size=first_page_size,
         reconcile_interval=timedelta(0) if silent else timedelta(days=1),
-        settle=timedelta(seconds=settle),  # 1: the world's clock is the poller's, so one second is enough
+        lookback=timedelta(seconds=LOOKBACK),
     )
 
     def poll(state: Any, since: Any = None) -> Any:
@@ -109,6 +113,7 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
         return drive(plan, world)
 
     go_live = T0 + timedelta(seconds=world.now)
+    world.not_before = world.now  # a change stamped before go-live is history, whenever it commits
     first = poll(None, since=go_live)
     assert first.events == []
     state = first.state
@@ -123,16 +128,18 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
     for pause, between, during, lost in steps:
         world.tick(pause)
         touched: set[str] = set()
-        for op, pick, hours, quiet in between:
+        for (op, pick, hours, quiet), late in between:
             ids_now = sorted(world.jobs)
             target = ids_now[pick % len(ids_now)] if ids_now else None
+            world.late = late
             done = _apply(world, op, target, hours, silent and quiet)
+            world.late = 0
             tally.changes += done is not None
             if done:
                 touched.add(done)
         # Changes while the next poll reads pages: each job at most once, none already changed this step.
         planned: set[str] = set()
-        for op, pick, hours, quiet in during:
+        for (op, pick, hours, quiet), late in during:
             candidates = sorted(set(world.jobs) - touched - planned)
             target = candidates[pick % len(candidates)] if candidates else None
             if target is None and op not in ("book", "book_unscheduled"):
@@ -140,9 +147,13 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
             if target is not None:
                 planned.add(target)
 
-            def change(op: str = op, target: str | None = target, hours: int = hours, quiet: bool = quiet) -> None:
+            def change(
+                op: str = op, target: str | None = target, hours: int = hours, quiet: bool = quiet, late: int = late
+            ) -> None:
                 world.tick(hours % 2)
+                world.late = late
                 tally.changes += _apply(world, op, target, hours, silent and quiet) is not None
+                world.late = 0
 
             world.between_pages.append(change)
             world.between_pages.append(lambda: None)

@@ -29,6 +29,10 @@ class FakeWorld:
         self.rng = random.Random(seed)
         self.random_ties = random_ties
         self.requests = 0
+        # Late commits: the next changes are stamped ``late`` seconds ago (a save whose transaction commits only
+        # now), never before the job's previous stamp nor before ``not_before``.
+        self.late = 0
+        self.not_before = 0
         self.between_pages: list[Callable[[], None]] = []  # run one before each answer, in order
         self._n = 0
 
@@ -36,8 +40,11 @@ class FakeWorld:
     def tick(self, seconds: int = 1) -> None:
         self.now += seconds
 
+    def _stamp(self, previous: str | None = None) -> str:
+        return max(ts(max(self.now - self.late, self.not_before)), previous or "")
+
     def _touch(self, job: dict[str, Any]) -> None:
-        job["updated_at"] = ts(self.now)
+        job["updated_at"] = self._stamp(job.get("updated_at"))
 
     def book(self, start_h: int | None = 24, *, customer: int = 0, tags: list[str] | None = None) -> str:
         self._n += 1
@@ -45,8 +52,8 @@ class FakeWorld:
         self.jobs[job_id] = {
             "id": job_id,
             "work_status": "needs scheduling",
-            "created_at": ts(self.now),
-            "updated_at": ts(self.now),
+            "created_at": self._stamp(),
+            "updated_at": self._stamp(),
             "schedule": {"scheduled_start": None, "scheduled_end": None, "arrival_window": None},
             "work_timestamps": {"on_my_way_at": None, "started_at": None, "completed_at": None},
             "customer": {"id": f"cus_{customer}", "first_name": "C", "last_name": str(customer)},
