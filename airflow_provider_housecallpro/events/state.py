@@ -95,7 +95,7 @@ class DetectorState:
             "since": iso(self.since),
             "reconciled_at": iso(self.reconciled_at),
             "count": len(self.records),
-            "jobs": encode_records(self.records, self.cursor),
+            "jobs": encode_records(self.records, self.since),
         }
 
     @classmethod
@@ -119,7 +119,7 @@ class DetectorState:
                     horizon=_epoch_of(data["horizon"]),
                     since=_epoch_of(data["since"]),
                     reconciled_at=None if data.get("reconciled_at") is None else _epoch_of(data["reconciled_at"]),
-                    records=decode_records(data.get("jobs") or "", _epoch_of(data["cursor"]), data["v"]),
+                    records=decode_records(data.get("jobs") or "", _epoch_of(data["since"]), data["v"]),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise StateError(f"unreadable state: {exc}") from None
@@ -171,7 +171,8 @@ _ROW = {2: 28, 3: 36}
 
 
 def encode_records(records: Mapping[int, Record], base: int = 0) -> str:
-    """``base`` (the state's cursor): ``u`` is stored as ``base - u``, small for recently changed jobs."""
+    """``base`` (the state's go-live, which never moves): ``u`` is stored as ``base - u``, so the encoding of
+    unchanged records stays the same while the cursor moves (a quiet poll then needs no state write)."""
     if not records:
         return ""
     keys = sorted(records)

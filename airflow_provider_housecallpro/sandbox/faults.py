@@ -332,6 +332,8 @@ class SandboxMiddleware:
                 # The server's clock, as Housecall Pro's sends it (the sandbox's may be set or frozen).
                 date = format_datetime(self.world.clock.now(), usegmt=True).encode("latin-1")
                 message = {**message, "headers": [*message.get("headers", ()), (b"date", date)]}
+            elif message["type"] == "http.response.body":
+                entry["bytes"] = entry.get("bytes", 0) + len(message.get("body", b""))
                 if kind == "delay" and params["when"] == "after":  # done, but the answer comes late
                     await asyncio.sleep(float(params["seconds"]))
             await send(message)

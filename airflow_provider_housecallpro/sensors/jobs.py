@@ -91,9 +91,9 @@ class JobEventSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (default) instead of occupying a worker slot.
     :param poke_interval: seconds between polls (in the triggerer or on the worker).
     :param detector_options: ``page_size`` (pages of a long read, default 100), ``first_page_size`` (the
-        idle poll's page, default 10), ``settle`` (s, default 60: how old the newest ``updated_at`` read must
-        be before no other job can still carry it — covers clock skew and commit lag), ``overlap`` (s,
-        default 0: read that much further back every poll), ``retention`` (s, default 30 days),
+        idle poll's page, default 10), ``lookback`` (s, default 300: how far below its cursor each poll reads,
+        so a change that becomes visible late — a slow commit, a lagging replica — still fires once; ``overlap`` is
+        its first name, ``settle`` is accepted and no longer used), ``retention`` (s, default 30 days),
         ``max_tracked`` (default 50,000; jobs starting in the future are always kept),
         ``reconcile_interval`` (s, default 900: how often the upcoming window is re-read).
     :param client_options: HTTP client overrides (``timeout``, ``max_retries``, ...).

@@ -229,14 +229,16 @@ class _Writer:
 
 
 def _same(value: dict[str, Any], written: dict[str, Any] | None) -> bool:
-    """Nothing worth a write changed: the horizon trails *now* on every poll, so it alone moving by less than an
-    hour does not count (a restart re-derives it)."""
+    """Nothing worth a write changed: the horizon trails *now* and the cursor follows the server's clock on every
+    poll, so they alone moving by less than an hour do not count (a restart re-derives the horizon, and from an
+    older cursor it reads back further and judges what it re-reads against the stored records: nothing is lost
+    or repeated)."""
     if written is None:
         return False
     if value == written:
         return True
     new, old = dict(value["detector"]), dict(written["detector"])
-    moved = abs(_epoch(new.pop("horizon", None)) - _epoch(old.pop("horizon", None)))
+    moved = max(abs(_epoch(new.pop(key, None)) - _epoch(old.pop(key, None))) for key in ("horizon", "cursor"))
     return new == old and value["pending"] == written["pending"] and moved < HORIZON_SLACK
 
 

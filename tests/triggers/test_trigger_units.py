@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorState
-from airflow_provider_housecallpro.events.state import epoch
+from airflow_provider_housecallpro.events.state import Record, epoch
 from airflow_provider_housecallpro.triggers import events as event_triggers
 from airflow_provider_housecallpro.triggers.events import (
     CONFIRM_SECONDS,
@@ -131,13 +131,16 @@ def test_the_writer_stores_events_with_their_state_until_confirmed(monkeypatch: 
     assert store.writes[-1]["detector"] == state(cursor=T0 + timedelta(minutes=1)).to_json()
 
 
-@given(minutes=st.integers(min_value=0, max_value=int(3 * HORIZON_SLACK / 60)))
-def test_a_trailing_horizon_alone_is_written_only_once_it_lags_an_hour(minutes: int) -> None:
+@given(
+    minutes=st.integers(min_value=0, max_value=int(3 * HORIZON_SLACK / 60)), what=st.sampled_from(["horizon", "cursor"])
+)
+def test_a_trailing_horizon_or_cursor_alone_is_written_only_once_it_lags_an_hour(minutes: int, what: str) -> None:
     written = {"detector": state().to_json(), "pending": []}
-    later = {"detector": state(horizon=T0 + timedelta(minutes=minutes)).to_json(), "pending": []}
+    later = {"detector": state(**{what: T0 + timedelta(minutes=minutes)}).to_json(), "pending": []}
     assert event_triggers._same(later, written) == (minutes * 60 < HORIZON_SLACK)
     # anything else that changes is always written
-    moved_cursor = {"detector": state(cursor=T0 + timedelta(seconds=1)).to_json(), "pending": []}
-    assert not event_triggers._same(moved_cursor, written)
     assert not event_triggers._same({**written, "pending": [{"id": "x"}]}, written)
+    recorded = state(**{what: T0 + timedelta(minutes=minutes)})
+    recorded.records = {1: Record(1, 2, 3, 1, 4)}
+    assert not event_triggers._same({"detector": recorded.to_json(), "pending": []}, written)
     assert not event_triggers._same(written, None)
