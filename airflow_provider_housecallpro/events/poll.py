@@ -117,7 +117,8 @@ def _next_cursor(first: Page[RawJob], items: list[RawJob]) -> int | None:
 
 
 def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
-    """Read every job updated at or after the cursor; returns (new cursor or None, consistent)."""
+    """Read every job updated at or after the floor (cursor less look-back); returns (new cursor or None,
+    consistent)."""
     floor = detector.cursor
     for attempt in range(1, ATTEMPTS + 1):
         first = yield _changes(1, min(settings.first_page_size, settings.page_size))
@@ -133,7 +134,8 @@ def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
         for page in pages:
             _observe(detector, page.items)
         if (yield from _verify(detector, pages, floor, settings.page_size)):
-            # Only the first page's newest: a job updated after that page was read is at least as new.
+            # The first request's clock (or the first page's newest stamp): whatever was stamped after it is at
+            # least that new, and read by the next poll.
             return _next_cursor(first, pages[0].items), True
         log.info("Housecall Pro: the job list moved while it was read (attempt %d); reading it again", attempt)
     log.warning(
