@@ -67,4 +67,4 @@ clean:
 ## bench: polling cost, ours vs the http provider's HttpEventTrigger, and the look-back's cost (not part of make test; ~25 min)
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_triggers.py $(BENCH_ARGS)
-	$(VENV)/bin/python benchmarks/bench_lookback.py 2>/dev/null
+	$(VENV)/bin/python benchmarks/bench_lookback.py

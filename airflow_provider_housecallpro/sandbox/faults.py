@@ -299,6 +299,7 @@ class SandboxMiddleware:
                 "auth": auth,
                 "headers": {h: headers.get(h) for h in ("user-agent", "x-company-id", "accept")},
                 "received_at": self.world.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "bytes": 0,  # of the response body the API routes sent (benchmarks)
             }
         )
         rule = self.faults.take(method, path, _page_of(query))
@@ -333,7 +334,7 @@ class SandboxMiddleware:
                 date = format_datetime(self.world.clock.now(), usegmt=True).encode("latin-1")
                 message = {**message, "headers": [*message.get("headers", ()), (b"date", date)]}
             elif message["type"] == "http.response.body":
-                entry["bytes"] = entry.get("bytes", 0) + len(message.get("body", b""))
+                entry["bytes"] += len(message.get("body", b""))
                 if kind == "delay" and params["when"] == "after":  # done, but the answer comes late
                     await asyncio.sleep(float(params["seconds"]))
             await send(message)

@@ -500,7 +500,8 @@ def test_request_log(server: SandboxServer, api: httpx.Client, ctl: SandboxAdmin
         ("GET", "/company", 401, "invalid"),
     ]
     first = log[0]
-    assert set(first) == {"seq", "method", "path", "query", "json", "status", "auth", "headers", "received_at"}
+    assert set(first) == {"seq", "method", "path", "query", "json", "status", "auth", "headers", "received_at", "bytes"}
+    assert first["bytes"] == len(api.get("/jobs", params=params, headers=headers).content) > 0
     assert first["query"] == [["work_status[]", "scheduled"], ["work_status[]", "completed"], ["page", "2"]]
     assert first["headers"] == {"user-agent": "hcp-test/1.0", "x-company-id": "cmp_42", "accept": "application/json"}
     assert first["json"] is None and log[1]["json"] == {"first_name": "Log"}
