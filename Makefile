@@ -10,7 +10,7 @@ FLOOR_LOCK  := requirements/airflow-3.0.txt
 UV          := $(VENV)/bin/uv
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-floor lint typecheck test-newest test-floor lock sandbox clean bench
+.PHONY: demo test test-quick setup setup-floor lint typecheck test-newest test-floor lock sandbox clean bench
 
 ## demo: set up, start the sandbox, run the demo against it, show what happened
 demo: setup
@@ -18,6 +18,11 @@ demo: setup
 
 ## test: lint + type check, then the whole suite on the newest Airflow and on the floor version
 test: lint typecheck test-newest test-floor
+
+## test-quick: the inner loop (a few minutes): lint, types, everything but the real-Airflow stacks on the newest
+## Airflow, two workers, shorter oracle soaks. Not instead of `make test`, which CI runs.
+test-quick: lint typecheck
+	HCP_SOAK_CHANGES=$${HCP_SOAK_CHANGES:-300} $(VENV)/bin/python -m pytest -n 2 -m "not e2e" $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 setup-floor: $(FLOOR_VENV)/.installed
