@@ -7,7 +7,7 @@ triggerer); Airflow 3.0-3.2 give triggers nothing durable but Variables. So:
 - Airflow >= 3.3: the asset's state store, key ``housecallpro.detector``. On a miss it reads the Variable once,
   so a deployment upgraded from 3.0-3.2 carries its state over instead of going live again.
 - Airflow 3.0-3.2: the Variable ``housecallpro_watcher__<name>`` (JSON), read and written through the
-  triggerer's supervisor (``sync_to_async``: the call blocks a worker thread, never the event loop).
+  triggerer's supervisor (in a worker thread, never on the event loop; see :mod:`..supervisor`).
 
 Both hold the same JSON (:meth:`DetectorState.to_json`): about 16 bytes per tracked job.
 """
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 from typing import Any, Protocol
+
+from airflow_provider_housecallpro.supervisor import in_thread, round_trip
 
 ASSET_STORE_KEY = "housecallpro.detector"
 VARIABLE_PREFIX = "housecallpro_watcher__"
@@ -35,12 +37,8 @@ def variable_key(name: str) -> str:
 
 async def _variable_get(key: str) -> Any | None:
     from airflow.providers.common.compat.sdk import Variable
-    from asgiref.sync import sync_to_async
 
-    def get() -> Any | None:
-        return Variable.get(key, default=None)
-
-    raw = await sync_to_async(get)()
+    raw = await in_thread(Variable.get, key, default=None)
     if raw in (None, ""):
         return None
     return json.loads(raw) if isinstance(raw, str) else raw
@@ -48,10 +46,9 @@ async def _variable_get(key: str) -> Any | None:
 
 async def _variable_set(key: str, value: dict[str, Any]) -> None:
     from airflow.providers.common.compat.sdk import Variable
-    from asgiref.sync import sync_to_async
 
     text = json.dumps(value, separators=(",", ":"))
-    await sync_to_async(Variable.set)(key, text, description="Housecall Pro event trigger state (do not edit)")
+    await in_thread(Variable.set, key, text, description="Housecall Pro event trigger state (do not edit)")
 
 
 class VariableStore:
@@ -78,7 +75,7 @@ class AssetStore:
 
     async def load(self) -> Any | None:
         try:
-            value = await self.accessor.aget(ASSET_STORE_KEY)
+            value = await round_trip(self.accessor.aget(ASSET_STORE_KEY))
         except ValueError as exc:  # one trigger row behind several assets (identical kwargs)
             raise ValueError(
                 f"{exc} -- several assets share this watcher's trigger: give each asset's trigger its own `name`"
@@ -91,7 +88,7 @@ class AssetStore:
         return value
 
     async def save(self, value: dict[str, Any]) -> None:
-        await self.accessor.aset(ASSET_STORE_KEY, value)
+        await round_trip(self.accessor.aset(ASSET_STORE_KEY, value))
 
 
 def state_store(trigger: Any, name: str) -> StateStore:
