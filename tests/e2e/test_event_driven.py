@@ -30,6 +30,7 @@ pytestmark = pytest.mark.e2e
 
 BOOKINGS, COMPLETIONS = "hcp_watch_bookings", "hcp_watch_completions"
 ASSET_URIS = {BOOKINGS: "housecallpro://jobs/scheduled", COMPLETIONS: "housecallpro://jobs/completed"}
+KIND_WORDS = {BOOKINGS: "scheduled", COMPLETIONS: "completed"}
 Row = tuple[str, str, int, str]  # event id, type, is_reschedule, job id
 
 
@@ -86,7 +87,8 @@ def test_each_change_is_processed_once_through_a_triggerer_kill_and_a_pause(
         in_store = db_rows(
             meta,
             "SELECT 1 FROM asset_state_store s JOIN asset a ON a.id = s.asset_id"
-            " WHERE s.key = 'housecallpro.detector' AND a.uri = ?",
+            " WHERE s.key = ? AND a.uri = ?",
+            f"housecallpro.detector.{KIND_WORDS[name]}.{name}",
             ASSET_URIS[name],
         )
         return bool(in_variable or in_store)
