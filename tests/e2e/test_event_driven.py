@@ -86,8 +86,7 @@ def test_each_change_is_processed_once_through_a_triggerer_kill_and_a_pause(
         in_variable = db_rows(meta, "SELECT 1 FROM variable WHERE key = ?", f"housecallpro_watcher__{name}")
         in_store = db_rows(
             meta,
-            "SELECT 1 FROM asset_state_store s JOIN asset a ON a.id = s.asset_id"
-            " WHERE s.key = ? AND a.uri = ?",
+            "SELECT 1 FROM asset_state_store s JOIN asset a ON a.id = s.asset_id WHERE s.key = ? AND a.uri = ?",
             f"housecallpro.detector.{KIND_WORDS[name]}.{name}",
             ASSET_URIS[name],
         )
