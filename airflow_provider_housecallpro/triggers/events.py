@@ -111,6 +111,7 @@ class JobEventsEventTrigger(BaseEventTrigger):
         self.detector_options = dict(detector_options or {})
         self.client_options = options.client_options(client_options)
         self.settings = options.detector_settings(self.kind, self.filters, self.detector_options)
+        self._reported = False  # the error event of an unusable state is sent once per run
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -129,12 +130,13 @@ class JobEventsEventTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         store = state_store(self, self.kind, self.name)
-        try:
-            saved = await self._load(store)
-        except WatcherStateError as exc:
-            async for stuck in self._stuck(exc):
-                yield stuck
-            return
+        saved: Saved | None = None
+        while saved is None:
+            try:
+                saved = await self._load(store)
+            except WatcherStateError as exc:
+                async for stuck in self._stuck(exc):
+                    yield stuck
         writer = _Writer(store, saved)
         for event in saved.pending:  # yielded before a restart, maybe never stored by Airflow: again
             yield TriggerEvent(event)
@@ -200,8 +202,9 @@ class JobEventsEventTrigger(BaseEventTrigger):
                 self._error(
                     store,
                     f"{store.where} holds an unreadable state ({type(exc).__name__}: {exc})",
-                    f"run `{command}` where the `airflow` command runs; the watcher goes live again at its next "
-                    "start (changes made before then are not delivered)",
+                    f"run `{command}` where the `airflow` command runs: the watcher then goes live again within "
+                    f"{ERROR_REPEAT_SECONDS / 60:.0f} minutes or at its next start (changes made before then are not "
+                    "delivered)",
                 )
             ) from None
 
@@ -209,15 +212,17 @@ class JobEventsEventTrigger(BaseEventTrigger):
         return error_record(watcher=self.name, kind=self.kind, store=store.where, message=message, fix=fix)
 
     async def _stuck(self, exc: WatcherStateError) -> AsyncIterator[TriggerEvent]:
-        """One error event (an asset event: on the asset's page, and it fails the consumer's ``job_events()``),
-        then alive without polling, the error logged again every ``ERROR_REPEAT_SECONDS``: exiting would only
-        have the triggerer re-create the watcher every few seconds, forever."""
-        now = datetime.now(UTC).isoformat()
+        """A state it cannot use: the first time, one error event (an asset event: on the asset's page, and it
+        fails the consumer's ``job_events()``); then alive without polling Housecall Pro, the error logged again
+        and the store read again every ``ERROR_REPEAT_SECONDS`` (once reset, the watcher goes live). Exiting would
+        only have the triggerer re-create it every few seconds, forever."""
         self.log.error("%s", exc)
-        yield TriggerEvent({ERROR: {**exc.record, "id": f"error:{self.kind}:{self.name}:{now}", "detected_at": now}})
-        while True:
-            await asyncio.sleep(ERROR_REPEAT_SECONDS)
-            self.log.error("%s (the watcher is stopped until then)", exc)
+        if not self._reported:
+            self._reported = True
+            now = datetime.now(UTC).isoformat()
+            error = {**exc.record, "id": f"error:{self.kind}:{self.name}:{now}", "detected_at": now}
+            yield TriggerEvent({ERROR: error})
+        await asyncio.sleep(ERROR_REPEAT_SECONDS)
 
 
 class _Writer:

@@ -154,13 +154,19 @@ def errors_logged(
     return ErrorLog(caplog, capsys)
 
 
-def stuck(trigger: JobEventsEventTrigger, errors: ErrorLog) -> tuple[list[Json], bool, list[str]]:
-    """Run ``trigger`` until it has yielded one event and logged its error three times; then cancel it."""
+def stuck(
+    trigger: JobEventsEventTrigger, errors: ErrorLog, accessor: DictAssetStore
+) -> tuple[list[Json], bool, list[str]]:
+    """Run ``trigger`` until it has logged its error three times; then reset its state (as the CLI does) and run it
+    until it has gone live."""
 
     async def scenario() -> tuple[list[Json], bool]:
         running = Collected(trigger)
         await until(lambda: running.task.done() or len(errors.lines()) >= 3, "the error, three times")
         alive = not running.task.done()
+        assert accessor.writes == 0  # it never overwrote what it could not read
+        accessor.values.clear()
+        await until(lambda: accessor.writes == 1, "the go-live after the reset")
         running.task.cancel()
         await asyncio.gather(running.task, return_exceptions=True)
         return running.events, alive
@@ -169,7 +175,7 @@ def stuck(trigger: JobEventsEventTrigger, errors: ErrorLog) -> tuple[list[Json],
     return events, alive, errors.lines()
 
 
-def test_an_unreadable_state_yields_one_error_event_and_the_watcher_stays_alive_without_polling(
+def test_an_unreadable_state_yields_one_error_event_the_watcher_waits_without_polling_until_reset(
     errors_logged: ErrorLog,
 ) -> None:
     accessor = DictAssetStore()
@@ -178,7 +184,7 @@ def test_an_unreadable_state_yields_one_error_event_and_the_watcher_stays_alive_
     trigger = JobScheduledEventTrigger(name="broken", housecallpro_conn_id="no_such_connection")
     trigger.asset_state_store = accessor  # type: ignore[attr-defined]
 
-    events, alive, logged = stuck(trigger, errors_logged)
+    events, alive, logged = stuck(trigger, errors_logged, accessor)
 
     assert alive, "the watcher exited (the triggerer would re-create it every few seconds)"
     assert len(events) == 1 and set(events[0]) == {"error"}
@@ -189,7 +195,7 @@ def test_an_unreadable_state_yields_one_error_event_and_the_watcher_stays_alive_
     assert "housecallpro watcher-state reset broken --kind scheduled --asset ASSET_NAME" in error["fix"]
     assert error["id"].startswith("error:job.scheduled:broken:")
     assert len(logged) >= 3 and all("housecallpro watcher-state reset broken" in line for line in logged)
-    assert accessor.writes == 0  # it never overwrote what it could not read
+    assert set(json.loads(accessor.values[key])) == {"kind", "go_live"}  # live again after the reset
 
 
 def test_on_airflow_3_0_a_variable_of_the_other_kind_means_two_watchers_share_a_name(
