@@ -21,6 +21,11 @@ stores them before it handles a later request). A trigger restarted after a cras
 the stored value again (same ``event.id``) and carries on from the state that produced them: duplicates, never
 losses, and a job that moved while the trigger was down is a reschedule of what was sent. The consumer helper
 (:func:`airflow_provider_housecallpro.assets.job_events`) drops the duplicates.
+
+A stored state the trigger cannot use (corrupt; on Airflow 3.0-3.2 another kind's, when two watchers share a name) is
+never guessed past: the trigger yields one error event (``{"error": {"watcher", "kind", "store", "message",
+"fix"}}``, which fails the consumer's ``job_events()``), then waits without polling, logging the error and reading
+the store again every ``ERROR_REPEAT_SECONDS``, until ``housecallpro watcher-state reset`` has removed it.
 """
 
 from __future__ import annotations
