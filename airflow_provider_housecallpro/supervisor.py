@@ -48,6 +48,8 @@ async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 
 async def settle() -> None:
-    """Wait until every round trip whose caller left has run to its end (for tests and a clean shutdown)."""
-    while _IN_FLIGHT:
-        await asyncio.gather(*_IN_FLIGHT, return_exceptions=True)
+    """Wait until every round trip of this event loop whose caller left has run to its end (for tests and a clean
+    shutdown)."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _IN_FLIGHT if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)
