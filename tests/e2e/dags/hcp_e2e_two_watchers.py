@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -41,6 +42,9 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # As the example DAGs: Airflow 3.0.6's executor can fail a try before it starts ("TI was not in a state where it
+    # could be marked as running", seen once here); a retry is shown the same events (job_events' ledger).
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=5)},
 ):
 
     @task(inlets=[jobs])
