@@ -15,6 +15,11 @@ on Airflow 3.0-3.2). :func:`job_events` returns what a run should process::
   ``housecallpro_ledger__<dag_id>__<asset name>`` (see :func:`ledger_key`). A retry of the same task in the same
   run gets the same events.
 
+A watcher that cannot use its stored state yields one error event instead of job events (see
+:class:`~airflow_provider_housecallpro.triggers.events.JobEventsEventTrigger`); the run shown it fails here with
+:class:`~airflow_provider_housecallpro.triggers.watcher_state.WatcherStateError`, whose message names the watcher, the
+store and the command that resets it.
+
 Run consumers with ``max_active_runs=1`` (the ledger is read and written by one run at a time), and schedule them
 on ``AssetOrTimeSchedule`` so an unattached event waits at most one sweep.
 """
@@ -31,6 +36,7 @@ from typing import Any
 
 from airflow_provider_housecallpro.events.ledger import Ledger, LedgerError
 from airflow_provider_housecallpro.events.payload import EVENT_KEYS
+from airflow_provider_housecallpro.triggers.watcher_state import ERROR, WatcherStateError, describe
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,18 @@ def _payload(asset_event: Any) -> JobEvent | None:
     if isinstance(payload, Mapping) and set(payload) >= EVENT_KEYS and isinstance(payload.get("event"), Mapping):
         return dict(payload)
     return None
+
+
+def _failures(asset_events: Iterable[Any], ledger: Ledger, run_id: str) -> list[tuple[dict[str, Any], int]]:
+    """The error events of a stopped watcher (see ``JobEventsEventTrigger``) this run has not had yet, one per id."""
+    found: dict[str, tuple[dict[str, Any], int]] = {}
+    for asset_event in asset_events:
+        extra = getattr(asset_event, "extra", None) or {}
+        payload = extra.get("payload") if isinstance(extra, Mapping) else None
+        error = payload.get(ERROR) if isinstance(payload, Mapping) else None
+        if isinstance(error, Mapping) and "id" in error and not ledger.taken(str(error["id"]), run_id):
+            found.setdefault(str(error["id"]), (dict(error), _when(asset_event)))
+    return list(found.values())
 
 
 def _when(asset_event: Any) -> int:
@@ -136,13 +154,19 @@ def job_events(
         ledger.since = min((_when(e) for e in triggering), default=int(now.timestamp()))
     after = max(now - lookback, datetime.fromtimestamp(ledger.since, UTC) - timedelta(seconds=1))
     recent = _recent(context, asset, after)
-    candidates = [
-        (payload, _when(event)) for event in (*triggering, *recent) if (payload := _payload(event)) is not None
-    ]
+    shown = (*triggering, *recent)
+    failures = _failures(shown, ledger, run_id)
+    candidates = [(payload, _when(event)) for event in shown if (payload := _payload(event)) is not None]
     events, claims = select(candidates, ledger, run_id)
-    ledger.claim(run_id, claims)
+    # A watcher that stopped on an unusable state fails the run that is shown its error event (and a retry of it),
+    # with the fix in the task log; the run claims only the error, so its job events go to the next run.
+    ledger.claim(run_id, [(str(error["id"]), when) for error, when in failures] if failures else claims)
     ledger.prune(int((now - 2 * lookback).timestamp()))
     Variable.set(key, json.dumps(ledger.to_json()), description="Housecall Pro events processed by this DAG")
+    if failures:
+        for error, _ in failures:
+            log.error("%s", describe(error))
+        raise WatcherStateError(failures[0][0])
     dropped = len({str(p["event"]["id"]) for p, _ in candidates}) - len(events)
     log.info(
         "Housecall Pro: %d event(s) to process (%d triggering, %d recent asset events, %d already processed)",

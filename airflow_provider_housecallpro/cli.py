@@ -106,11 +106,64 @@ def _logs_to_stderr(stdout: object) -> None:
                     handler.setStream(sys.stderr)
 
 
+def _add_watcher_state_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "watcher-state",
+        help="show or reset an event trigger's (AssetWatcher's) stored state",
+        description="Where a Housecall Pro event trigger keeps its state, and what: on Airflow >= 3.3 its asset's "
+        "state store (--asset needed), on 3.0-3.2 the Variable housecallpro_watcher__NAME. Run it where the "
+        "`airflow` command runs (it reads the metadata DB). Never prints a secret or a job's details.",
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, help_text in (
+        ("show", "print what is stored (cursor, go-live, tracked jobs, pending events) and where"),
+        ("reset", "delete it: the watcher goes live again (changes made before then are not delivered)"),
+    ):
+        sub = actions.add_parser(action, help=help_text, description=help_text)
+        sub.add_argument("name", help="the trigger's `name` (e.g. JobCompletedEventTrigger(name=...))")
+        sub.add_argument("--kind", choices=("scheduled", "completed"), required=True, help="which trigger")
+        sub.add_argument("--asset", default=None, help="the watched asset's name (Airflow >= 3.3)")
+        sub.set_defaults(handler=_run_watcher_state)
+
+
+def _run_watcher_state(args: argparse.Namespace) -> int:
+    import json
+
+    from airflow_provider_housecallpro.triggers import state_admin
+    from airflow_provider_housecallpro.triggers.events import ERROR_REPEAT_SECONDS
+    from airflow_provider_housecallpro.triggers.watcher_state import KINDS
+
+    kind = KINDS[args.kind]
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):  # stdout for the result alone (Airflow may log to stdout)
+        _logs_to_stderr(stdout)
+        try:
+            if args.action == "show":
+                print(json.dumps(state_admin.show(args.name, kind, args.asset), indent=2), file=stdout)
+                return 0
+            deleted = state_admin.reset(args.name, kind, args.asset)
+        except state_admin.StateAdminError as exc:
+            print(f"housecallpro watcher-state: {exc}", file=sys.stderr)
+            return 1
+    if not deleted:
+        print(f"Nothing stored for the {args.kind} watcher {args.name!r}: it goes live at its next start.", file=stdout)
+        return 0
+    for where in deleted:
+        print(f"Deleted {where}.", file=stdout)
+    print(
+        f"The {args.kind} watcher {args.name!r} goes live again at its next start (a stopped one within "
+        f"{ERROR_REPEAT_SECONDS / 60:.0f} minutes); changes made before then are not delivered.",
+        file=stdout,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="housecallpro", description="Housecall Pro provider tools.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sandbox_parser(subparsers)
     _add_find_records_parser(subparsers)
+    _add_watcher_state_parser(subparsers)
     return parser
 
 

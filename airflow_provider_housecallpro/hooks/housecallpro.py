@@ -33,6 +33,7 @@ from airflow_provider_housecallpro.api.models import (
 from airflow_provider_housecallpro.api.query import CustomersQuery, JobsQuery, SimpleListQuery
 from airflow_provider_housecallpro.events.detector import PollResult
 from airflow_provider_housecallpro.events.poll import PollPlan, adrive, drive
+from airflow_provider_housecallpro.supervisor import round_trip
 from airflow_provider_housecallpro.urls import DEFAULT_BASE_URL, base_url
 
 
@@ -175,14 +176,19 @@ class HousecallProHook(BaseHook):
         return config_from_connection(conn, conn.extra_dejson, self.client_options)
 
     async def aget_client_config(self) -> ClientConfig:
+        # One uncancellable round trip (see airflow_provider_housecallpro.supervisor): on Airflow < 3.1 the lookup
+        # is a sync SDK call in a worker thread, which a cancelled trigger must not cut off half-way.
+        conn, extras = await round_trip(self._aconnection())
+        return config_from_connection(conn, extras, self.client_options)
+
+    async def _aconnection(self) -> tuple[Any, dict[str, Any]]:
         from airflow.providers.common.compat.connection import (
             get_async_connection,
             get_async_extra_dejson,
         )
 
         conn = await get_async_connection(self.housecallpro_conn_id, hook=type(self))
-        extras = await get_async_extra_dejson(conn)
-        return config_from_connection(conn, extras, self.client_options)
+        return conn, await get_async_extra_dejson(conn)
 
     def get_conn(self) -> HousecallProClient:
         """The hook's sync client (created once per hook)."""

@@ -21,6 +21,11 @@ stores them before it handles a later request). A trigger restarted after a cras
 the stored value again (same ``event.id``) and carries on from the state that produced them: duplicates, never
 losses, and a job that moved while the trigger was down is a reschedule of what was sent. The consumer helper
 (:func:`airflow_provider_housecallpro.assets.job_events`) drops the duplicates.
+
+A stored state the trigger cannot use (corrupt; on Airflow 3.0-3.2 another kind's, when two watchers share a name) is
+never guessed past: the trigger yields one error event (``{"error": {"watcher", "kind", "store", "message",
+"fix"}}``, which fails the consumer's ``job_events()``), then waits without polling, logging the error and reading
+the store again every ``ERROR_REPEAT_SECONDS``, until ``housecallpro watcher-state reset`` has removed it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -47,10 +51,21 @@ from airflow_provider_housecallpro.triggers.shared_poller import (
     warn_skipped,
 )
 from airflow_provider_housecallpro.triggers.state_store import StateStore, state_store
+from airflow_provider_housecallpro.triggers.watcher_state import (
+    ERROR,
+    Saved,
+    WatcherStateError,
+    error_record,
+    go_live_value,
+    kind_of,
+    read,
+    reset_command,
+    state_value,
+)
 
 __all__ = ["JobCompletedEventTrigger", "JobEventsEventTrigger", "JobScheduledEventTrigger"]
 
-GO_LIVE = "go_live"
+ERROR_REPEAT_SECONDS = 600.0  # a watcher stopped by an unusable state says so again this often
 CONFIRM_SECONDS = 10.0  # events stay in the stored value this long after they were yielded
 HORIZON_SLACK = 3600.0  # seconds the stored horizon may lag behind before a quiet poll writes the state
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
@@ -101,6 +116,7 @@ class JobEventsEventTrigger(BaseEventTrigger):
         self.detector_options = dict(detector_options or {})
         self.client_options = options.client_options(client_options)
         self.settings = options.detector_settings(self.kind, self.filters, self.detector_options)
+        self._reported = False  # the error event of an unusable state is sent once per run
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -118,8 +134,14 @@ class JobEventsEventTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        store = state_store(self, self.name)
-        saved = await self._load(store)
+        store = state_store(self, self.kind, self.name)
+        saved: Saved | None = None
+        while saved is None:
+            try:
+                saved = await self._load(store)
+            except WatcherStateError as exc:
+                async for stuck in self._stuck(exc):
+                    yield stuck
         writer = _Writer(store, saved)
         for event in saved.pending:  # yielded before a restart, maybe never stored by Airflow: again
             yield TriggerEvent(event)
@@ -158,34 +180,54 @@ class JobEventsEventTrigger(BaseEventTrigger):
         finally:
             await poller.unsubscribe(subscription)
 
-    async def _load(self, store: StateStore) -> _Saved:
+    async def _load(self, store: StateStore) -> Saved:
         """What the store holds; for a watcher with nothing stored, its go-live, stored before the first poll so a
         restart before the first state write goes live at the same moment (and loses nothing made in between)."""
         value = await store.load()
         if value is None:
             since = parse_timestamp(self.since) if self.since else datetime.now(UTC).replace(microsecond=0)
             assert since is not None
-            await store.save({GO_LIVE: since.isoformat()})
+            await store.save(go_live_value(self.kind, since))
             self.log.info("Housecall Pro %s watcher %r: no state yet, going live at %s", self.kind, self.name, since)
-            return _Saved(None, since, [])
+            return Saved(None, since, [])
+        other = kind_of(value)
+        if store.asset is None and other not in (None, self.kind):  # one Variable per name, whatever the kind
+            raise WatcherStateError(
+                self._error(
+                    store,
+                    f"{store.where} holds a {other} watcher's state: two watchers share the name {self.name!r}",
+                    "give each watcher its own `name` (the other watcher keeps this Variable)",
+                )
+            )
         try:
-            if isinstance(value, Mapping) and set(value) == {GO_LIVE}:
-                return _Saved(None, parse_timestamp(value[GO_LIVE]), [])
-            detector = DetectorState.from_json(value["detector"], self.kind)
-            pending = [dict(event) for event in value.get("pending") or ()]
-            return _Saved(detector, None, pending)
+            return read(value, self.kind)
         except (KeyError, TypeError, ValueError) as exc:  # never guess: a fresh start would drop or repeat events
-            raise ValueError(
-                f"{store.where} holds an unreadable {self.kind} state ({type(exc).__name__}: {exc}); "
-                "delete it to go live again"
+            command = reset_command(self.name, self.kind, store.asset)
+            raise WatcherStateError(
+                self._error(
+                    store,
+                    f"{store.where} holds an unreadable state ({type(exc).__name__}: {exc})",
+                    f"run `{command}` where the `airflow` command runs: the watcher then goes live again within "
+                    f"{ERROR_REPEAT_SECONDS / 60:.0f} minutes or at its next start (changes made before then are not "
+                    "delivered)",
+                )
             ) from None
 
+    def _error(self, store: StateStore, message: str, fix: str) -> dict[str, Any]:
+        return error_record(watcher=self.name, kind=self.kind, store=store.where, message=message, fix=fix)
 
-@dataclass
-class _Saved:
-    detector: DetectorState | None
-    since: datetime | None  # go-live, while there is no detector state yet
-    pending: list[dict[str, Any]]  # events yielded but not yet known to be stored by Airflow
+    async def _stuck(self, exc: WatcherStateError) -> AsyncIterator[TriggerEvent]:
+        """A state it cannot use: the first time, one error event (an asset event: on the asset's page, and it
+        fails the consumer's ``job_events()``); then alive without polling Housecall Pro, the error logged again
+        and the store read again every ``ERROR_REPEAT_SECONDS`` (once reset, the watcher goes live). Exiting would
+        only have the triggerer re-create it every few seconds, forever."""
+        self.log.error("%s", exc)
+        if not self._reported:
+            self._reported = True
+            now = datetime.now(UTC).isoformat()
+            error = {**exc.record, "id": f"error:{self.kind}:{self.name}:{now}", "detected_at": now}
+            yield TriggerEvent({ERROR: error})
+        await asyncio.sleep(ERROR_REPEAT_SECONDS)
 
 
 class _Writer:
@@ -193,7 +235,7 @@ class _Writer:
     ago (by then the triggerer has handed them to its supervisor, which stores them before it handles a later
     request). Writes only when the value changes."""
 
-    def __init__(self, store: StateStore, saved: _Saved) -> None:
+    def __init__(self, store: StateStore, saved: Saved) -> None:
         self.store = store
         self.detector = saved.detector
         self.unconfirmed: deque[tuple[float, list[dict[str, Any]]]] = deque()
@@ -202,7 +244,7 @@ class _Writer:
     def _value(self, extra: list[dict[str, Any]] = []) -> dict[str, Any]:  # noqa: B006 (read only)
         assert self.detector is not None
         pending = [event for _, events in self.unconfirmed for event in events] + extra
-        return {"detector": self.detector.to_json(), "pending": pending}
+        return state_value(self.detector, pending)
 
     async def _write(self, value: dict[str, Any]) -> None:
         if not _same(value, self.written):

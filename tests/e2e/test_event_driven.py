@@ -30,6 +30,7 @@ pytestmark = pytest.mark.e2e
 
 BOOKINGS, COMPLETIONS = "hcp_watch_bookings", "hcp_watch_completions"
 ASSET_URIS = {BOOKINGS: "housecallpro://jobs/scheduled", COMPLETIONS: "housecallpro://jobs/completed"}
+KIND_WORDS = {BOOKINGS: "scheduled", COMPLETIONS: "completed"}
 Row = tuple[str, str, int, str]  # event id, type, is_reschedule, job id
 
 
@@ -85,8 +86,8 @@ def test_each_change_is_processed_once_through_a_triggerer_kill_and_a_pause(
         in_variable = db_rows(meta, "SELECT 1 FROM variable WHERE key = ?", f"housecallpro_watcher__{name}")
         in_store = db_rows(
             meta,
-            "SELECT 1 FROM asset_state_store s JOIN asset a ON a.id = s.asset_id"
-            " WHERE s.key = 'housecallpro.detector' AND a.uri = ?",
+            "SELECT 1 FROM asset_state_store s JOIN asset a ON a.id = s.asset_id WHERE s.key = ? AND a.uri = ?",
+            f"housecallpro.detector.{KIND_WORDS[name]}.{name}",
             ASSET_URIS[name],
         )
         return bool(in_variable or in_store)
@@ -166,3 +167,116 @@ def test_each_change_is_processed_once_through_a_triggerer_kill_and_a_pause(
     assert set(ids) == {event_id for event_id, *_ in rows}
     airflow.stop()
     assert airflow.lines_containing(API_KEY) == {}
+
+
+E2E_DAGS = Path(__file__).parent / "dags"
+TWO_WATCHERS = "hcp_e2e_two_watchers"
+ONE_ASSET = "housecallpro://e2e/jobs"
+# What a triggerer logs when a trigger raises, or its whole runner dies (Airflow 3.0.6 and 3.3.2), and what a
+# watcher logs when it stops on an unusable state.
+TRIGGER_FAILURES = (
+    "exited with error",
+    "Trigger failed",
+    "Trigger runner process has died",
+    "Response read out of order",
+    "Traceback",
+    "watcher-state reset",
+)
+
+
+def triggerer_output(stack: AirflowStack) -> dict[str, list[str]]:
+    """Every triggerer's output (a watcher's own log lines go there too), by file."""
+    return {
+        str(path.relative_to(stack.home)): path.read_text(errors="replace").splitlines()
+        for path in sorted(stack.output_dir.glob("triggerer*.log"))
+    }
+
+
+def trigger_failures(output: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The lines that say a trigger failed."""
+    found = {
+        path: [line for line in lines if any(needle in line for needle in TRIGGER_FAILURES)]
+        for path, lines in output.items()
+    }
+    return {path: lines for path, lines in found.items() if lines}
+
+
+def test_one_asset_two_watchers_through_a_triggerer_kill(
+    sandbox: SandboxWithSinks, admin: SinkAdmin, tmp_path: Path
+) -> None:
+    """ONE asset watched by a JobScheduledEventTrigger and a JobCompletedEventTrigger (two states in one asset's
+    store on 3.3, two Variables on 3.0); a booking and a completion made while the triggerer is SIGKILLed, then the
+    triggerer restarted: each change processed once through job_events(), and no trigger ever fails."""
+    processed_db = tmp_path / "processed.db"
+    env = {
+        f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_json(sandbox.url, timeout=10),
+        "HCP_POLL_SECONDS": "2",
+        "HCP_E2E_LOG": str(processed_db),
+    }
+    with AirflowStack(tmp_path / "airflow-home", {"hcp_e2e_two_watchers": E2E_DAGS}, env=env) as stack:
+        meta = stack.home / "airflow.db"
+
+        def live(kind: str, name: str) -> bool:
+            in_variable = db_rows(meta, "SELECT 1 FROM variable WHERE key = ?", f"housecallpro_watcher__{name}")
+            in_store = db_rows(
+                meta,
+                "SELECT 1 FROM asset_state_store s JOIN asset a ON a.id = s.asset_id WHERE s.key = ? AND a.uri = ?",
+                f"housecallpro.detector.{kind}.{name}",
+                ONE_ASSET,
+            )
+            return bool(in_variable or in_store)
+
+        def processed() -> list[tuple[str, str, int, str]]:
+            rows = db_rows(processed_db, "SELECT event_id, event_type, is_reschedule, job_id FROM processed")
+            return [(r[0], r[1], int(r[2]), r[3]) for r in rows]
+
+        def done(expected: list[tuple[str, str, int]]) -> bool:
+            got = Counter((job, kind, resched) for _, kind, resched, job in processed())
+            return all(got[e] >= 1 for e in expected)
+
+        ann = admin.create_customer(first_name="Ann", last_name="Asset", mobile_number="5125550301")
+        stack.wait_for_dag(TWO_WATCHERS, timeout=120)
+        stack.unpause(TWO_WATCHERS)
+        stack.wait_for(
+            "both watchers to go live",
+            lambda: live("scheduled", "e2e_bookings") and live("completed", "e2e_completions"),
+            180,
+        )
+
+        # 1. A booking, processed while the triggerer runs.
+        first = admin.book_job(customer_id=ann["id"], **slot(1))
+        expected = [(first["id"], "job.scheduled", 0)]
+        stack.wait_for("the first booking", lambda: done(expected), 300, dump=TWO_WATCHERS)
+
+        # 2. The triggerer killed (SIGKILL); a booking and a completion while it is down; then it starts again.
+        stack.kill("triggerer")
+        second = admin.book_job(customer_id=ann["id"], **slot(2))
+        admin.start(first["id"])
+        admin.complete(first["id"], paid=True)
+        expected += [(second["id"], "job.scheduled", 0), (first["id"], "job.completed", 0)]
+        stack.restart("triggerer", like="triggerer")
+        stack.wait_for("the booking and the completion", lambda: done(expected), 300, dump=TWO_WATCHERS)
+
+        # Quiet: both watchers poll a few more times, every run finishes; nothing more may come.
+        served = len(admin.requests(path="/jobs"))
+        stack.wait_for("more polls", lambda: len(admin.requests(path="/jobs")) >= served + 12, 120)
+        stack.wait_for(
+            "the consumer runs to finish",
+            lambda: all(r["state"] in ("success", "failed") for r in stack.dag_runs(TWO_WATCHERS)),
+            300,
+        )
+        rows = processed()
+        assert sorted((job, kind, resched) for _, kind, resched, job in rows) == sorted(expected), rows
+        assert len({event_id for event_id, *_ in rows}) == len(rows)
+        assert all(r["state"] == "success" for r in stack.dag_runs(TWO_WATCHERS)), stack.dag_report(TWO_WATCHERS)
+        extras = [json.loads(extra or "{}") for (extra,) in db_rows(meta, "SELECT extra FROM asset_event")]
+        assert not [e for e in extras if "error" in (e.get("payload") or {})], extras
+        assert live("scheduled", "e2e_bookings") and live("completed", "e2e_completions")
+        stack.stop()
+        output = triggerer_output(stack)
+        assert len(output) == 2  # before the kill, after the restart
+        text = "\n".join(line for lines in output.values() for line in lines)
+        # The search is not vacuous: the watchers' own log lines are there.
+        assert "Housecall Pro job.completed watcher 'e2e_completions'" in text
+        assert "job.scheduled event(s)" in text and "job.completed event(s)" in text
+        assert trigger_failures(output) == {}

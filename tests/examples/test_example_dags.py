@@ -768,3 +768,47 @@ def test_watcher_dags_process_each_asset_event_once(env: SinkAdmin, crm_db: Path
     backdate(stale["event"]["id"], days=2)
     later = run_dag(completions_module.dag)
     assert later.state == "success" and xcom(later, "new_events") == []
+
+
+def test_a_stopped_watchers_error_event_fails_one_consumer_run_with_the_fix(
+    env: SinkAdmin, crm_db: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A watcher that cannot read its state yields one error event (``tests/triggers/test_state_store.py``); the
+    consumer run shown it fails red, its log naming the watcher and the reset command; the next run goes on (the
+    error is claimed, the job events that came with it are processed then)."""
+    module = example_module("hcp_watch_completions")
+    forget_runs("hcp_watch_completions")
+    activate(module.completions)
+    assert run_dag(module.dag).state == "success"  # the consumer starts: it is shown nothing older than this
+
+    fix = "run `housecallpro watcher-state reset hcp_watch_completions --kind completed --asset ASSET_NAME`"
+    error = {
+        "watcher": "hcp_watch_completions",
+        "kind": "job.completed",
+        "store": "asset state store key 'housecallpro.detector.completed.hcp_watch_completions'",
+        "message": "asset state store key '...' holds an unreadable state (StateError: unreadable state: 'cursor')",
+        "fix": fix,
+        "id": "error:job.completed:hcp_watch_completions:2026-01-01T00:00:00+00:00",
+        "detected_at": "2026-01-01T00:00:00+00:00",
+    }
+    ann = new_customer(env, "Ann", "Stuck", "5125550171")
+    job = env.book_job(customer_id=ann["id"], **local_slot(2, 9)[0])
+
+    def complete() -> None:
+        env.start(job["id"])
+        env.complete(job["id"], paid=True)
+
+    done = watch(module.completions.watchers[0].trigger, [(complete, 1)])
+    as_asset_events(module.completions, [{"error": error}, *done])
+
+    failed = run_dag(module.dag)
+    assert failed.state == "failed" and states(failed)["new_events"] == ["failed"], states(failed)
+    logged = capsys.readouterr().out + caplog.text
+    assert "WatcherStateError" in logged and fix in logged
+    assert "Housecall Pro job.completed watcher 'hcp_watch_completions'" in logged
+    assert texts(env) == []  # nothing processed by the failed run
+
+    after = run_dag(module.dag)  # the error was this DAG's once; the completion is processed now
+    assert after.state == "success", states(after)
+    assert [e["event"]["id"] for e in xcom(after, "new_events")] == [done[0]["event"]["id"]]
+    assert len(texts(env)) == 1

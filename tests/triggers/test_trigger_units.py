@@ -24,6 +24,7 @@ from airflow_provider_housecallpro.triggers.events import (
     JobScheduledEventTrigger,
 )
 from airflow_provider_housecallpro.triggers.jobs import JobCompletedTrigger, JobScheduledTrigger
+from airflow_provider_housecallpro.triggers.watcher_state import Saved
 from tests.conftest import API_KEY
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -89,6 +90,8 @@ def test_deferral_triggers_refuse_bad_options_naming_them(kwargs: dict[str, Any]
 class ListStore:
     """A state store that records every write (the real ones are an asset's state or a Variable)."""
 
+    asset = None
+
     def __init__(self) -> None:
         self.writes: list[dict[str, Any]] = []
 
@@ -111,7 +114,7 @@ def test_the_writer_stores_events_with_their_state_until_confirmed(monkeypatch: 
     clock = FakeMonotonic()
     monkeypatch.setattr(event_triggers.time, "monotonic", clock)
     store = ListStore()
-    writer = event_triggers._Writer(store, event_triggers._Saved(detector=state(), since=None, pending=[]))
+    writer = event_triggers._Writer(store, Saved(detector=state(), since=None, pending=[]))
     booked = [{"id": "job_1/s/1-1.ab", "type": "job.scheduled"}]
 
     async def scenario() -> None:
