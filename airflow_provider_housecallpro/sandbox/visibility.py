@@ -17,6 +17,11 @@ from datetime import datetime, timedelta
 from .records import Job
 
 
+def _ceil_second(when: datetime) -> datetime:
+    whole = when.replace(microsecond=0)
+    return whole if whole == when else whole + timedelta(seconds=1)
+
+
 @dataclass
 class _Held:
     visible_at: datetime
@@ -81,5 +86,6 @@ class LateCommits:
             "max_seconds": self.max_seconds,
             "late_writes": self.late_writes,
             "pending": len(pending),
-            "visible_by": max(pending).strftime("%Y-%m-%dT%H:%M:%SZ") if pending else None,
+            # rounded up to the second: at this instant every held write is visible
+            "visible_by": _ceil_second(max(pending)).strftime("%Y-%m-%dT%H:%M:%SZ") if pending else None,
         }

@@ -247,6 +247,7 @@ def test_oracle_soak(mode: str, late: bool, seed: int, admin: SandboxAdmin, conn
             visible_by = admin.state()["late"]["visible_by"]
             if visible_by:
                 admin.clock(set=visible_by)
+            assert admin.state()["late"]["pending"] == 0  # the checkpoint sees every write
         for d in drivers:
             for _ in range(40):
                 got = d.run(chaos=False)

@@ -38,11 +38,12 @@ def test_a_late_write_shows_the_version_before_it_until_it_commits(api: httpx.Cl
     admin.clock(freeze=True, set="2031-02-03T04:00:00Z")
     open_job = next(j for j in admin.all_jobs() if j["work_status"] == "scheduled")
     before = _job(api, open_job["id"]).json()
-    admin.late(share=1.0, min_seconds=30, max_seconds=30)
+    admin.late(share=1.0, min_seconds=29.5, max_seconds=29.5)
     admin.reschedule(open_job["id"], scheduled_start="2031-03-01T15:00:00Z")
     booked = admin.book_job(customer_id=open_job["customer"]["id"], scheduled_start="2031-03-02T15:00:00Z")
     summary = admin.state()["late"]
-    assert summary["pending"] == 2 and summary["late_writes"] == 2 and summary["visible_by"] == "2031-02-03T04:00:30Z"
+    assert summary["pending"] == 2 and summary["late_writes"] == 2
+    assert summary["visible_by"] == "2031-02-03T04:00:30Z"  # 29.5 s, rounded up
     assert _job(api, open_job["id"]).json() == before  # the old version, old updated_at
     assert _job(api, booked["id"]).status_code == 404
     listed = _listed(api)
@@ -51,7 +52,9 @@ def test_a_late_write_shows_the_version_before_it_until_it_commits(api: httpx.Cl
     admin.edit(open_job["id"], notes="committed at once, behind the held write")
     assert _job(api, open_job["id"]).json() == before  # a row lock orders it after the held one
 
-    admin.clock(advance_seconds=30)
+    admin.clock(advance_seconds=29)
+    assert _job(api, booked["id"]).status_code == 404  # half a second to go
+    admin.clock(set=summary["visible_by"])
     now = _job(api, open_job["id"]).json()
     assert now["schedule"]["scheduled_start"] == "2031-03-01T15:00:00Z"
     assert now["updated_at"] == "2031-02-03T04:00:00Z"  # stamped when saved, 30 s before it became visible
