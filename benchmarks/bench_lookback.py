@@ -14,7 +14,6 @@ Printed as min / median / max over ``repeat`` runs.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import random
@@ -25,12 +24,13 @@ from datetime import UTC, datetime, timedelta
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hcp-bench-"))
 
+from local_sandbox import local_sandbox  # benchmarks/ is the script's folder
+
 from airflow_provider_housecallpro.events.detector import SCHEDULED, DetectorSettings
 from airflow_provider_housecallpro.events.poll import poll_plan
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
+from airflow_provider_housecallpro.sandbox import SandboxAdmin
 
-KEY = "bench-key"
 INTERVAL = 60
 JOBS = 2_000  # booked jobs beside the seed's: 100 changes a minute over the look-back touch ~500 distinct jobs
 
@@ -86,12 +86,7 @@ def main() -> None:
     parser.add_argument("--polls", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with SandboxServer(api_key=KEY) as sandbox:
-        os.environ["AIRFLOW_CONN_HOUSECALLPRO_DEFAULT"] = json.dumps(
-            {"conn_type": "housecallpro", "host": sandbox.url, "password": KEY}
-        )
-        admin = SandboxAdmin(sandbox.url)
-        hook = HousecallProHook()
+    with local_sandbox() as (admin, hook):
         print("| changes per minute | lookback (s) | requests per poll | bytes per poll | CPU per poll (ms) |")
         print("|---|---|---|---|---|")
         for rate in (0, 10, 100):

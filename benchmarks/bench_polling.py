@@ -19,12 +19,10 @@ from datetime import UTC, datetime
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hcp-bench-"))
 
+from local_sandbox import local_sandbox  # benchmarks/ is the script's folder
+
 from airflow_provider_housecallpro.events.detector import SCHEDULED, DetectorSettings
 from airflow_provider_housecallpro.events.poll import poll_plan
-from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
-from airflow_provider_housecallpro.sandbox import SandboxAdmin, SandboxServer
-
-KEY = "bench-key"
 
 
 def main() -> None:
@@ -32,12 +30,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    with SandboxServer(api_key=KEY) as sandbox:
-        os.environ["AIRFLOW_CONN_HOUSECALLPRO_DEFAULT"] = json.dumps(
-            {"conn_type": "housecallpro", "host": sandbox.url, "password": KEY}
-        )
-        admin = SandboxAdmin(sandbox.url)
-        hook = HousecallProHook()
+    with local_sandbox() as (admin, hook):
         settings = DetectorSettings(kind=SCHEDULED, page_size=200, max_tracked=20_000)
 
         state = hook.poll_job_events(poll_plan(settings, None, datetime.now(UTC), since=datetime.now(UTC))).state

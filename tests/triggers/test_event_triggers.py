@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,6 +32,7 @@ from airflow_provider_housecallpro.triggers.state_store import asset_store_key
 from tests.conftest import API_KEY
 from tests.support.fake_supervisor import DictAssetStore
 from tests.support.jobs import a_customer, slot
+from tests.support.running import Running, until
 
 Json = dict[str, Any]
 
@@ -43,31 +43,6 @@ def made_by_triggerer(trigger: JobEventsEventTrigger, store: DictAssetStore) -> 
     made: JobEventsEventTrigger = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))
     made.asset_state_store = store  # type: ignore[attr-defined]
     return made
-
-
-class Running:
-    """One trigger's ``run()`` iterated in a task, every event collected (what the triggerer would store)."""
-
-    def __init__(self, trigger: JobEventsEventTrigger) -> None:
-        self.events: list[Json] = []
-        self.task = asyncio.create_task(self._run(trigger))
-
-    async def _run(self, trigger: JobEventsEventTrigger) -> None:
-        async for event in trigger.run():
-            self.events.append(event.payload)
-
-    async def kill(self) -> None:
-        """Stop it the way a SIGKILL does as far as the store is concerned: no write after this point."""
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-
-
-async def until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 async def more_polls(n: int) -> None:

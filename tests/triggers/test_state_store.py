@@ -30,6 +30,7 @@ from airflow_provider_housecallpro.triggers.state_store import (
 )
 from airflow_provider_housecallpro.triggers.watcher_state import read, state_value
 from tests.support.fake_supervisor import DictAssetStore, channel
+from tests.support.running import Running, until
 
 Json = dict[str, Any]
 T0 = 1_780_000_000
@@ -112,26 +113,6 @@ def test_upgraded_from_3_0_the_variable_of_the_kind_carries_over(monkeypatch: py
     assert {"type": "GetVariable", "key": "housecallpro_watcher__b"} in requests
 
 
-class Collected:
-    """A trigger's ``run()`` in a task: its events, and whether it is still running."""
-
-    def __init__(self, trigger: JobEventsEventTrigger) -> None:
-        self.events: list[Json] = []
-        self.task = asyncio.create_task(self._run(trigger))
-
-    async def _run(self, trigger: JobEventsEventTrigger) -> None:
-        async for event in trigger.run():
-            self.events.append(event.payload)
-
-
-async def until(condition: Any, what: str, limit: float = 30.0) -> None:
-    """Poll ``condition`` (the interval is not a synchronisation guess; ``limit`` only bounds a failing test)."""
-    deadline = asyncio.get_running_loop().time() + limit
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 class ErrorLog:
     """The error lines a trigger logged: through stdlib logging (Airflow 3.0) or structlog's stdout (Airflow 3.3)."""
 
@@ -161,7 +142,7 @@ def stuck(
     until it has gone live."""
 
     async def scenario() -> tuple[list[Json], bool]:
-        running = Collected(trigger)
+        running = Running(trigger)
         await until(lambda: running.task.done() or len(errors.lines()) >= 3, "the error, three times")
         alive = not running.task.done()
         assert accessor.writes == 0  # it never overwrote what it could not read
@@ -204,7 +185,7 @@ def test_on_airflow_3_0_a_variable_of_the_other_kind_means_two_watchers_share_a_
     async def scenario() -> tuple[list[Json], bool, dict[str, str]]:
         _, supervisor = await channel(monkeypatch)
         supervisor.variables[variable_key("shared")] = json.dumps(a_state(SCHEDULED))
-        running = Collected(JobCompletedEventTrigger(name="shared", housecallpro_conn_id="no_such_connection"))
+        running = Running(JobCompletedEventTrigger(name="shared", housecallpro_conn_id="no_such_connection"))
         await until(lambda: running.task.done() or len(errors_logged.lines()) >= 2, "the error, twice")
         alive = not running.task.done()
         running.task.cancel()
