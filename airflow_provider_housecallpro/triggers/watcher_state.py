@@ -68,12 +68,9 @@ def kind_of(value: Any) -> EventType | None:
     """Whose state ``value`` is: the kind it names (or its detector state's), None when it cannot tell."""
     if not isinstance(value, Mapping):
         return None
-    if value.get("kind") in KINDS.values():
-        return value["kind"]  # type: ignore[no-any-return]
-    try:
-        return DetectorState.from_json(value.get("detector")).kind
-    except ValueError:
-        return None
+    detector = value.get("detector")
+    named = value.get("kind", detector.get("kind") if isinstance(detector, Mapping) else None)
+    return named if named in KINDS.values() else None  # type: ignore[no-any-return]
 
 
 def summary(value: Any, kind: EventType) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
@@ -14,6 +13,7 @@ from airflow_provider_housecallpro.sandbox import SandboxAdmin
 from airflow_provider_housecallpro.triggers.jobs import JobEventsTrigger
 from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
 from tests.support.jobs import a_customer, slot
+from tests.support.running import until
 from tests.support.sensor_harness import SensorHarness
 
 
@@ -33,14 +33,6 @@ async def first_event(trigger: JobEventsTrigger) -> dict[str, Any]:
     finally:
         await gen.aclose()
     return event.payload  # type: ignore[no-any-return]
-
-
-async def until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 def test_subscribers_share_polls_and_each_gets_exactly_its_events(
