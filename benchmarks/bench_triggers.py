@@ -28,6 +28,30 @@ KEY = "bench-key"
 IDLE_QUERY = "jobs?page=1&page_size=10&sort_by=updated_at&sort_direction=desc"
 
 
+def live_state(url: str) -> dict[str, Any]:
+    """A *Job scheduled* state as a sensor's first run leaves it (go-live now: every job there is history, with its
+    record), so a trigger resumed from it polls the account as it is instead of firing for every job the bench's
+    world was just seeded with (they are within the look-back)."""
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from airflow_provider_housecallpro.api.core import date_header
+    from airflow_provider_housecallpro.api.models import parse_raw_page
+    from airflow_provider_housecallpro.events.detector import SCHEDULED, DetectorSettings
+    from airflow_provider_housecallpro.events.poll import drive, poll_plan
+
+    def fetch(query: Any) -> Any:
+        response = httpx.get(f"{url}/jobs", params=query.to_params(), headers={"Authorization": f"Token {KEY}"})
+        page = parse_raw_page(response.raise_for_status().json(), "jobs")
+        page.served_at = date_header(response.headers.get("Date"))
+        return page
+
+    now = datetime.now(UTC)
+    plan = poll_plan(DetectorSettings(kind=SCHEDULED, page_size=200), None, now, since=now)
+    return drive(plan, fetch).state.to_json()
+
+
 def rss_kib() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
@@ -51,18 +75,17 @@ async def scenario(kind: str, n: int, accounts: int, interval: float, rounds: in
             stalls.append(late)
             worst[phase["name"]] = max(worst[phase["name"]], late)
 
+    state = await asyncio.to_thread(live_state, url) if kind == "ours" else None
+
     def make(i: int) -> Any:
         conn = f"bench_{i % accounts}"
         if kind == "ours":
-            from airflow_provider_housecallpro.events.state import DetectorState
             from airflow_provider_housecallpro.triggers.jobs import JobScheduledTrigger
 
-            state = DetectorState(
-                kind="job.scheduled", cursor=int(time.time()) - 5, horizon=0, since=0, reconciled_at=int(time.time())
-            )
+            assert state is not None
             return JobScheduledTrigger(
                 housecallpro_conn_id=conn,
-                state=state.to_json(),
+                state=state,
                 poll_interval=interval,
                 detector_options={"reconcile_interval": 86_400},
             )
@@ -215,7 +238,6 @@ def detection_latency(url: str, interval: float, samples: int) -> list[float]:
     """Book a job at a random moment; how long until our trigger yields it (poll interval ``interval``)."""
     import random
 
-    from airflow_provider_housecallpro.events.state import DetectorState
     from airflow_provider_housecallpro.sandbox import SandboxAdmin
     from airflow_provider_housecallpro.triggers.jobs import JobScheduledTrigger
 
@@ -226,10 +248,7 @@ def detection_latency(url: str, interval: float, samples: int) -> list[float]:
     for _ in range(samples):
 
         async def once() -> float:
-            now = int(time.time()) + 1  # after the previous sample's booking
-            state: Any = DetectorState(
-                kind="job.scheduled", cursor=now, horizon=0, since=0, reconciled_at=now
-            ).to_json()
+            state = await asyncio.to_thread(live_state, url)  # after the previous sample's booking
 
             async def next_event() -> Any:
                 trigger = JobScheduledTrigger(housecallpro_conn_id="bench_0", state=state, poll_interval=interval)
