@@ -206,8 +206,12 @@ class AirflowStack:
         )
 
     def _spawn(self, name: str, args: list[str], log_name: str | None = None) -> None:
-        self.log_files[name] = self.output_dir / f"{log_name or name}.log"
-        out = self.log_files[name].open("wb")
+        path = self.output_dir / f"{log_name or name}.log"
+        n = 1
+        while path.exists():  # never another component's (or an earlier life's) output
+            path, n = self.output_dir / f"{log_name or name}.{n}.log", n + 1
+        self.log_files[name] = path
+        out = path.open("wb")
         try:
             self.procs[name] = subprocess.Popen(
                 [*self.airflow, *args],
@@ -404,12 +408,50 @@ class AirflowStack:
         proc.wait(timeout=30)
         self.killed.append(name)
 
+    def retire(self, name: str, grace: float = 20.0) -> None:
+        """Stop component ``name`` cleanly (TERM, then KILL after ``grace``): a second triggerer no longer needed."""
+        proc = self.procs.pop(name)
+        self._signal_group(proc, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+        self._signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=30)
+
     def restart(self, name: str, like: str) -> None:
-        """Start component ``name`` again after :meth:`kill` (its output goes to ``<name>-<n>.log``)."""
-        self._spawn(f"{name}", COMMANDS[like](self.port), log_name=f"{name}-{self.killed.count(name)}")
+        """Start component ``name`` again after :meth:`kill` (its output goes to ``<name>.restart-<n>.log``)."""
+        self._spawn(f"{name}", COMMANDS[like](self.port), log_name=f"{name}.restart-{self.killed.count(name)}")
+
+    def dag_ids(self) -> list[str]:
+        dags: list[dict[str, Any]] = self.api_json("GET", "/api/v2/dags", params={"limit": 100})["dags"]
+        return [d["dag_id"] for d in dags]
+
+    def metadata(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the metadata DB (SQLite, WAL: readers never block Airflow's writer)."""
+        with contextlib.closing(
+            sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=60)
+        ) as db:
+            return db.execute(sql, args).fetchall()
+
+    def quiesce(self, timeout: float = 180.0) -> None:
+        """Nothing runs any more: every DAG paused (Airflow deletes their asset watchers), every DAG run deleted (with
+        its task instances and XComs, so an @continuous DAG's sensor starts afresh next time), and no trigger left
+        in the metadata DB (the triggerers cancel what they ran). What the next scenario on this stack starts from."""
+        for dag_id in self.dag_ids():
+            self.pause(dag_id)
+            for run in self.dag_runs(dag_id):
+                path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+                if run["state"] not in FINISHED_RUN_STATES:  # a running run cannot be deleted (409): end it first
+                    self.api_json("PATCH", path, json={"state": "failed"})
+                response = self.api("DELETE", path)
+                if response.status_code not in (204, 404):
+                    self.fail(f"DELETE {path} answered {response.status_code}: {response.text}")
+        self.wait_for("every trigger to go", lambda: not self.metadata("SELECT id FROM trigger"), timeout)
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
-        runs: list[dict[str, Any]] = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+        # 100: the API's largest page (every scenario makes fewer runs than that)
+        runs: list[dict[str, Any]] = self.api_json("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})[
+            "dag_runs"
+        ]
         return runs
 
     def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
