@@ -777,6 +777,9 @@ def test_a_stopped_watchers_error_event_fails_one_consumer_run_with_the_fix(
     consumer run shown it fails red, its log naming the watcher and the reset command; the next run goes on (the
     error is claimed, the job events that came with it are processed then)."""
     module = example_module("hcp_watch_completions")
+    # Each of the failed run's tries (the DAG retries twice) is shown the error again and fails; without the DAG's
+    # 30 s between them, which dag.test() would wait out.
+    module.dag.get_task("new_events").retry_delay = timedelta(0)
     forget_runs("hcp_watch_completions")
     activate(module.completions)
     assert run_dag(module.dag).state == "success"  # the consumer starts: it is shown nothing older than this
