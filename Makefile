@@ -9,6 +9,7 @@ LOCK        := requirements/airflow-3.3.txt
 FLOOR_LOCK  := requirements/airflow-3.0.txt
 UV          := $(VENV)/bin/uv
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-quick setup setup-floor lint typecheck test-newest test-floor lock sandbox clean bench
 
@@ -16,13 +17,17 @@ PYTEST_ARGS ?=
 demo: setup
 	$(VENV)/bin/python scripts/demo.py
 
-## test: lint + type check, then the whole suite on the newest Airflow and on the floor version
-test: lint typecheck test-newest test-floor
+## test: lint + type check, then the whole suite on the newest Airflow and on the floor version, side by side
+## (each on PYTEST_WORKERS pytest-xdist workers: one runs the real-Airflow scenarios on one shared stack, the
+## others the rest). Each version's output is printed when it is done.
+test: lint typecheck
+	@echo "==> pytest on Airflow 3.3.2 and on 3.0.6 side by side (each version's output when it is done)"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-newest test-floor
 
-## test-quick: the inner loop (a few minutes): lint, types, everything but the real-Airflow stacks on the newest
-## Airflow, two workers, shorter oracle soaks. Not instead of `make test`, which CI runs.
+## test-quick: the inner loop (under 3 minutes): lint, types, everything but the real-Airflow stacks on the newest
+## Airflow, the oracle soaks on one seed instead of three. Not instead of `make test`, which CI runs.
 test-quick: lint typecheck
-	HCP_SOAK_CHANGES=$${HCP_SOAK_CHANGES:-300} $(VENV)/bin/python -m pytest -n 2 -m "not e2e" $(PYTEST_ARGS)
+	HCP_SOAK_SEEDS=$${HCP_SOAK_SEEDS:-7} $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) -m "not e2e" $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed
 setup-floor: $(FLOOR_VENV)/.installed
@@ -49,11 +54,11 @@ typecheck: setup
 
 test-newest: setup
 	@echo "==> pytest on $$($(VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-floor: setup-floor
 	@echo "==> pytest on $$($(FLOOR_VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-	$(FLOOR_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(FLOOR_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## sandbox: run the local Housecall Pro API in the foreground (Ctrl-C to stop)
 sandbox: setup
