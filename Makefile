@@ -11,7 +11,7 @@ UV          := $(VENV)/bin/uv
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-quick setup setup-floor lint typecheck test-newest test-floor lock sandbox clean bench
+.PHONY: demo test test-quick setup setup-floor lint typecheck test-newest test-floor lock sandbox clean bench browser ui-screenshots
 
 ## demo: set up, start the sandbox, run the demo against it, show what happened
 demo: setup
@@ -52,13 +52,29 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test-newest: setup
+test-newest: setup browser
 	@echo "==> pytest on $$($(VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	HCP_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-floor: setup-floor
 	@echo "==> pytest on $$($(FLOOR_VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
 	$(FLOOR_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+## browser: Debian's Chromium for the connection form's browser test (tests/ui; Playwright downloads no browser)
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing Debian's chromium (for tests/ui)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make browser: no Chromium at $(CHROMIUM); install it (sudo apt-get install chromium) or set CHROMIUM=" >&2; \
+	    exit 1; \
+	  fi; }
+
+## ui-screenshots: re-take docs/ui/*.png (the browser test, keeping its screenshots); look at them after
+ui-screenshots: setup browser
+	HCP_UI_SHOTS=docs/ui HCP_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest tests/ui -p no:cacheprovider
 
 ## sandbox: run the local Housecall Pro API in the foreground (Ctrl-C to stop)
 sandbox: setup

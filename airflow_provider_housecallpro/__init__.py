@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from airflow_provider_housecallpro.urls import DEFAULT_BASE_URL
@@ -12,44 +13,76 @@ __all__ = ["__version__", "get_provider_info"]
 
 CONN_TYPE = "housecallpro"
 
-# Extras a user may set on the connection; the same keys are read by the hook.
+# The one wording for the key: the form's label, where Housecall Pro's own UI makes keys, and its docs.
+KEY_LABEL = "API key"
+KEYS_PATH = "My Apps → App Store → API Key Management"
+KEYS_URL = "https://docs.housecallpro.com/docs/housecall-public-api/"
+KEYS_WHERE = f"Housecall Pro: {KEYS_PATH} → Generate API Key"
+
+# Bounds of the numeric extras: the hook refuses a value outside them (naming the extra and the bound), and the
+# form states them in the label. They are not in the form's schema: Airflow 3.3's number input would silently
+# clamp a value to them (99 retries saved as 20) instead of saying so.
+EXTRA_BOUNDS: dict[str, tuple[float, float | None]] = {"timeout": (1, None), "max_retries": (0, 20)}
+
+# Extras a user may set on the connection; the same keys are read by the hook. No schema carries a default: the
+# 3.3 form saves every field, and a field left empty is saved as null (the hook's default), not as a pinned
+# value. Descriptions are Markdown (3.2+ renders ``description_md``; the 3.0/3.1 form shows plain text).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
-        "label": "Request timeout (seconds)",
-        "description": "Read timeout for one HTTP request to Housecall Pro. Default 30.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+        "label": "Request timeout (seconds, at least 1)",
+        "schema": {
+            "type": ["number", "null"],
+            "description_md": "Read timeout of one HTTP request to Housecall Pro. Empty: 30.",
+        },
     },
     "max_retries": {
-        "label": "Retry limit",
-        "description": "How many times a failed GET (429, 5xx, connection error, timeout) is retried. Default 5.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 5},
+        "label": "Retry limit (0 to 20)",
+        "schema": {
+            "type": ["integer", "null"],
+            "description_md": "How many times a failed GET (429, 5xx, connection error, timeout) is retried. Empty: 5.",
+        },
     },
     "company_id": {
         "label": "Company ID (X-Company-Id)",
-        "description": "Only for multi-location accounts: the location's company id, sent as X-Company-Id.",
-        "schema": {"type": ["string", "null"]},
+        "schema": {
+            "type": ["string", "null"],
+            "description_md": "Only for multi-location accounts: the location's company id, sent as "
+            f"`X-Company-Id`. Keys and ids: [Housecall Pro's API docs]({KEYS_URL}).",
+        },
     },
     "dry_run": {
         "label": "Dry run (create customer)",
-        "description": "CreateCustomerOperator validates and logs the request but sends nothing. Default off.",
-        "schema": {"type": ["boolean", "null"], "default": False},
+        "schema": {
+            "type": ["boolean", "null"],
+            "description_md": "On: CreateCustomerOperator validates and logs the request but sends nothing. "
+            "Default: off.",
+        },
     },
 }
 # The extras the HTTP client reads (``dry_run`` is read by the operator).
 CLIENT_EXTRAS = ("timeout", "max_retries", "company_id")
-KEYS_URL = "https://docs.housecallpro.com/docs/housecall-public-api/"
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    # The port stays visible: Airflow 3.3.2's Test button sends port 0 for a connection stored without one and is
-    # refused ("differs from the stored connection", apache/airflow#73298); with the port stored it works.
+    # The port stays visible and says it is needed: Airflow 3.3.2's Test button sends port 0 for a connection
+    # stored without one and is refused ("differs from the stored connection", apache/airflow#73298) before the
+    # provider is called; with the port stored it works. The form cannot pre-fill a standard field.
     "hidden-fields": ["schema", "login", "extra"],
-    "relabeling": {"password": "API key", "host": "API base URL (optional)", "port": "Port (443)"},
+    "relabeling": {
+        "password": KEY_LABEL,
+        "host": "API base URL (optional)",
+        "port": "Port (enter 443; Test needs it)",
+    },
     "placeholders": {
         "host": DEFAULT_BASE_URL,
-        "port": "443",
-        "password": f"Housecall Pro API key (App Store → API Key Management; see {KEYS_URL})",
+        "port": "type 443",
+        "password": f"from {KEYS_PATH}",
     },
 }
+
+
+def plain_text(markdown: str) -> str:
+    """A field description for forms that show plain text: ``[text](url)`` → ``text (url)``, no backticks."""
+    return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"\1 (\2)", markdown).replace("`", "")
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -95,6 +95,36 @@ def _run_find_records(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_test_connection_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "test-connection",
+        help="what the UI's Test button does: one GET /company with the connection's API key",
+        description="Test a Housecall Pro connection as the UI's Test button would (one GET /company, no "
+        "retries, within 10 s), for any connection Airflow can read (metadata DB, AIRFLOW_CONN_* variable, "
+        "secrets backend) and whatever AIRFLOW__CORE__TEST_CONNECTION says. Exit code 0 when it connects.",
+    )
+    parser.add_argument(
+        "conn_id", nargs="?", default="housecallpro_default", help="connection id (default: %(default)s)"
+    )
+    parser.set_defaults(handler=_run_test_connection)
+
+
+def _run_test_connection(args: argparse.Namespace) -> int:
+    from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
+
+    from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        _logs_to_stderr(stdout)
+        try:
+            ok, message = HousecallProHook(args.conn_id).test_connection()
+        except AirflowNotFoundException as exc:
+            ok, message = False, f"housecallpro test-connection: {exc}"
+    print(message, file=stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 def _logs_to_stderr(stdout: object) -> None:
     """Point log handlers that hold the real stdout at stderr (others follow ``sys.stdout``)."""
     import logging
@@ -163,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sandbox_parser(subparsers)
     _add_find_records_parser(subparsers)
+    _add_test_connection_parser(subparsers)
     _add_watcher_state_parser(subparsers)
     return parser
 

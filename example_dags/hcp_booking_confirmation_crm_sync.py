@@ -25,7 +25,8 @@ sinks show what would have been sent. By hand: `housecallpro sandbox` plus the c
 
 **For production, change:**
 
-- `housecallpro_default`: your Housecall Pro API key (password field); no host.
+- `housecallpro_default`: your Housecall Pro API key (made in My Apps → App Store → API Key Management), in
+  the form's "API key" and 443 in "Port"; no host.
 - `sms_default` (type `http`): your Twilio (or compatible) account SID as login, auth token as
   password, extra `{"from_number": "+1..."}`; no host (defaults to Twilio).
 - `smtp_default`: your mail server (host, port, login/password, extra `from_email`).

@@ -55,10 +55,34 @@ def test_connection_form_metadata_served_to_the_ui() -> None:
     assert fields.host.title == "API base URL (optional)"  # type: ignore[union-attr]
     assert fields.host.placeholder == "https://api.housecallpro.com"  # type: ignore[union-attr]
     assert fields.login.hidden and fields.url_schema.hidden  # type: ignore[union-attr]
-    assert not fields.port.hidden and fields.port.placeholder == "443"  # type: ignore[union-attr]
+    # Airflow 3.3.2's Test button needs the port stored: the label asks for it (the form cannot pre-fill it).
+    assert not fields.port.hidden and "enter 443" in fields.port.title  # type: ignore[union-attr,operator]
     extras = meta.extra_fields or {}
     assert set(extras) == {"timeout", "max_retries", "company_id", "dry_run"}  # every extra the code reads
-    assert extras["timeout"]["schema"]["title"] == "Request timeout (seconds)"
+    assert extras["max_retries"]["schema"]["title"] == "Retry limit (0 to 20)"
+    for name, field in extras.items():
+        # No default is saved for a field left empty, and no bound the 3.3 number input would clamp to silently;
+        # the help text is Markdown, rendered as such (description null).
+        assert field["value"] is None and "default" not in field["schema"], name
+        assert "minimum" not in field["schema"] and "maximum" not in field["schema"], name
+        assert field["description"] is None and field["schema"]["description_md"], name
+
+
+def test_housecallpro_test_connection_cli(sandbox: SandboxServer, admin: SandboxAdmin) -> None:
+    cli = str(Path(sys.executable).parent / "housecallpro")
+    env = {**os.environ, "AIRFLOW_CONN_HCP_CLI": conn_json(sandbox.url)}
+    out = subprocess.run([cli, "test-connection", "hcp_cli"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (
+        out.stdout.strip() == "Connected to Housecall Pro company 'Lone Star Home Services' (time zone America/Chicago)"
+    )
+    assert [r["path"] for r in admin.requests()] == ["/company"]
+    env["AIRFLOW_CONN_HCP_CLI"] = conn_json(sandbox.url, api_key="nope")
+    out = subprocess.run([cli, "test-connection", "hcp_cli"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Check the API key in this connection" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "nope" not in out.stdout + out.stderr
+    out = subprocess.run([cli, "test-connection", "hcp_missing"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "hcp_missing" in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_connections_test_succeeds_against_the_sandbox(sandbox: SandboxServer, admin: SandboxAdmin) -> None:
@@ -102,6 +126,21 @@ def test_the_test_button_names_this_connection_not_the_temporary_id(
     ok, message = HousecallProHook(TEMP_ID).test_connection()
     assert not ok and "Check the API key in this connection" in message and TEMP_ID not in message
     assert "nope" not in message and API_KEY not in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "rule"),
+    [
+        ({"max_retries": 99}, "Extra 'max_retries' in this connection must be between 0 and 20; got 99"),
+        ({"max_retries": -1}, "Extra 'max_retries' in this connection must be between 0 and 20; got -1"),
+        ({"timeout": 0}, "Extra 'timeout' in this connection must be at least 1; got 0"),
+    ],
+)
+def test_the_test_button_refuses_an_extra_out_of_range_before_any_request(
+    sandbox: SandboxServer, admin: SandboxAdmin, monkeypatch: pytest.MonkeyPatch, extra: dict[str, int], rule: str
+) -> None:
+    assert ui_test(monkeypatch, sandbox.url, **extra) == (False, rule)
+    assert admin.requests() == []
 
 
 def test_the_test_button_makes_one_attempt_within_ten_seconds(

@@ -38,7 +38,11 @@ def test_connection_type_metadata() -> None:
 
 def test_hook_ui_field_behaviour_for_older_airflow_mirrors_provider_info() -> None:
     behaviour = HousecallProHook.get_ui_field_behaviour()
-    assert behaviour["relabeling"] == {"password": "API key", "host": "API base URL (optional)", "port": "Port (443)"}
+    assert behaviour["relabeling"] == {
+        "password": "API key",
+        "host": "API base URL (optional)",
+        "port": "Port (enter 443; Test needs it)",
+    }
     assert "login" in behaviour["hidden_fields"] and "password" not in behaviour["hidden_fields"]
     # visible, so a connection made in the form stores one and 3.3.2's Test button works (see README)
     assert "port" not in behaviour["hidden_fields"]

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from airflow_provider_housecallpro import __version__
+from airflow_provider_housecallpro import KEY_LABEL, KEYS_WHERE, __version__
 from airflow_provider_housecallpro.api.errors import (
     HousecallProAPIError,
     HousecallProAuthError,
@@ -79,7 +79,9 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         if not self.api_key or not self.api_key.strip():
-            raise HousecallProConfigError(f"No Housecall Pro API key in {self.source}.")
+            raise HousecallProConfigError(
+                f"No Housecall Pro {KEY_LABEL} in {self.source}; keys are made in {KEYS_WHERE}"
+            )
         if not self.base_url.startswith(("http://", "https://")):
             raise HousecallProConfigError(
                 f"API base URL in {self.source} must start with http:// or https://; got {self.base_url!r}"
@@ -292,8 +294,7 @@ class HttpCore:
         if status == 401:
             return HousecallProAuthError(
                 text,
-                hint=f"Check the API key in {self.config.source} (the connection's password field); "
-                "keys are made in Housecall Pro under My Apps → API Key Management",
+                hint=f"Check the {KEY_LABEL} in {self.config.source}; keys are made in {KEYS_WHERE}",
                 **common,
             )
         if status == 403:

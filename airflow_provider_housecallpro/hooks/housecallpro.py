@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
 from pydantic import BaseModel
 
-from airflow_provider_housecallpro import CLIENT_EXTRAS, CONN_FIELDS, CONN_TYPE
+from airflow_provider_housecallpro import CLIENT_EXTRAS, CONN_FIELDS, CONN_TYPE, EXTRA_BOUNDS, plain_text
 from airflow_provider_housecallpro.api import matching
 from airflow_provider_housecallpro.api import operations as ops
 from airflow_provider_housecallpro.api.client import AsyncHousecallProClient, HousecallProClient
@@ -56,10 +55,16 @@ TEST_SECONDS = 10.0
 
 
 def config_from_connection(
-    conn: ConnectionLike, extras: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    conn: ConnectionLike,
+    extras: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    source: str | None = None,
 ) -> ClientConfig:
-    """Build a client config from a connection: password = API key, host = optional base URL, extras."""
-    source = f"connection {conn.conn_id!r}"
+    """Build a client config from a connection: password = API key, host = optional base URL, extras.
+
+    ``source`` names the connection in error messages (default: ``connection '<id>'``).
+    """
+    source = source or f"connection {conn.conn_id!r}"
     values: dict[str, Any] = {}
     for key in (*CLIENT_EXTRAS, "connect_timeout", "backoff_base", "backoff_max", "retry_after_max"):
         raw = extras.get(key, extras.get(f"extra__{CONN_TYPE}__{key}"))
@@ -80,10 +85,16 @@ def _coerce_extra(key: str, raw: Any, source: str) -> Any:
     if key == "company_id":
         return str(raw).strip()
     try:
-        return int(raw) if key == "max_retries" else float(raw)
+        value = int(raw) if key == "max_retries" else float(raw)
     except (TypeError, ValueError):
         kind = "a whole number" if key == "max_retries" else "a number of seconds"
         raise HousecallProConfigError(f"Extra {key!r} in {source} must be {kind}; got {raw!r}") from None
+    if key in EXTRA_BOUNDS:
+        low, high = EXTRA_BOUNDS[key]
+        if value < low or (high is not None and value > high):
+            rule = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise HousecallProConfigError(f"Extra {key!r} in {source} must be {rule}; got {raw!r}")
+    return value
 
 
 def _airflow_agent() -> str:
@@ -137,30 +148,38 @@ class HousecallProHook(BaseHook):
         from wtforms import BooleanField, IntegerField, StringField
         from wtforms.validators import NumberRange, Optional
 
+        def label(key: str) -> Any:
+            return lazy_gettext(CONN_FIELDS[key]["label"])
+
+        def description(key: str) -> str:
+            return plain_text(CONN_FIELDS[key]["schema"]["description_md"])
+
+        def bounds(key: str) -> NumberRange:
+            low, high = EXTRA_BOUNDS[key]
+            return NumberRange(min=low, max=high)
+
+        # No defaults, bounds from EXTRA_BOUNDS (see CONN_FIELDS).
         return {
             "timeout": IntegerField(
-                lazy_gettext(CONN_FIELDS["timeout"]["label"]),
-                validators=[Optional(), NumberRange(min=1)],
+                label("timeout"),
+                validators=[Optional(), bounds("timeout")],
                 widget=BS3TextFieldWidget(),
-                description=CONN_FIELDS["timeout"]["description"],
-                default=30,
+                description=description("timeout"),
             ),
             "max_retries": IntegerField(
-                lazy_gettext(CONN_FIELDS["max_retries"]["label"]),
-                validators=[Optional(), NumberRange(min=0, max=20)],
+                label("max_retries"),
+                validators=[Optional(), bounds("max_retries")],
                 widget=BS3TextFieldWidget(),
-                description=CONN_FIELDS["max_retries"]["description"],
-                default=5,
+                description=description("max_retries"),
             ),
             "company_id": StringField(
-                lazy_gettext(CONN_FIELDS["company_id"]["label"]),
+                label("company_id"),
                 widget=BS3TextFieldWidget(),
-                description=CONN_FIELDS["company_id"]["description"],
+                description=description("company_id"),
             ),
             "dry_run": BooleanField(
-                lazy_gettext(CONN_FIELDS["dry_run"]["label"]),
-                description=CONN_FIELDS["dry_run"]["description"],
-                default=False,
+                label("dry_run"),
+                description=description("dry_run"),
             ),
         }
 
@@ -215,9 +234,7 @@ class HousecallProHook(BaseHook):
         """
         try:
             conn = self.get_connection(self.housecallpro_conn_id)
-            config = dataclasses.replace(
-                config_from_connection(conn, conn.extra_dejson, TEST_CLIENT_OPTIONS), source="this connection"
-            )
+            config = config_from_connection(conn, conn.extra_dejson, TEST_CLIENT_OPTIONS, source="this connection")
             with HousecallProClient(config) as client:
                 company = client.call(ops.get_company())
         except HousecallProAuthError as exc:

@@ -87,6 +87,7 @@ class AirflowStack:
     :param bundles: DAG bundle name -> folder; each becomes a local DAG bundle.
     :param env: extra environment for every component (connections, variables, config overrides).
     :param python: the interpreter whose ``airflow`` is run (default: this one, i.e. the same venv).
+    :param components: which components to start (default all four; the API server always).
     """
 
     def __init__(
@@ -97,7 +98,12 @@ class AirflowStack:
         env: Mapping[str, str] | None = None,
         python: str = sys.executable,
         startup_timeout: float = 240.0,
+        components: tuple[str, ...] = COMPONENTS,
     ) -> None:
+        unknown = set(components) - set(COMPONENTS)
+        if unknown or "api-server" not in components:
+            raise ValueError(f"components must include 'api-server' and be among {COMPONENTS}; got {components}")
+        self.components = components
         self.home = home.resolve()
         self.bundles = {name: Path(path).resolve() for name, path in bundles.items()}
         self.port = free_port()
@@ -189,7 +195,7 @@ class AirflowStack:
             self.fail(f"`airflow db migrate` failed ({migrate.returncode}):\n{migrate.stdout}")
         with sqlite3.connect(self.home / "airflow.db") as db:  # readers never block the writer
             db.execute("PRAGMA journal_mode=WAL")
-        for name in COMPONENTS:
+        for name in self.components:
             self._spawn(name, COMMANDS[name](self.port))
         self.wait_for("all components healthy", self._healthy, timeout=max(deadline - time.monotonic(), 30.0))
 
@@ -347,8 +353,10 @@ class AirflowStack:
         if response.status_code != 200:
             return None
         health: dict[str, Any] = response.json()
-        statuses = [v.get("status") for v in health.values() if isinstance(v, dict)]
-        return health if statuses and all(s == "healthy" for s in statuses) else None
+        # The metadata DB and every component started (the health report names them with underscores).
+        wanted = {"metadatabase", *(name.replace("-", "_") for name in self.components if name != "api-server")}
+        statuses = [v.get("status") for k, v in health.items() if isinstance(v, dict) and k in wanted]
+        return health if len(statuses) == len(wanted) and all(s == "healthy" for s in statuses) else None
 
     def import_errors(self) -> list[dict[str, Any]]:
         errors: list[dict[str, Any]] = self.api_json("GET", "/api/v2/importErrors")["import_errors"]
