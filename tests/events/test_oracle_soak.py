@@ -272,7 +272,8 @@ def test_oracle_soak(mode: str, late: bool, seed: int, admin: SandboxAdmin, conn
             f"faults/requests={faults / requests:.0%}"
         )
         assert t.lost == t.duplicated == t.mislabelled == t.unexpected == 0
-    assert faults / requests >= 0.2
+    # The chaos really happened (one seed of 1,000 changes saw 24-36 %; a run of 200 varies more: 16-35 % seen).
+    assert faults / requests >= 0.1
     assert sum(t.delivered for t in tallies.values()) > CHANGES // 5
     if late:
         assert late_writes >= CHANGES // 50  # the late path was exercised
