@@ -19,7 +19,7 @@ demo: setup
 
 ## test: lint + type check, then the whole suite on the newest Airflow and on the floor version, side by side
 ## (each on PYTEST_WORKERS pytest-xdist workers: one runs the real-Airflow scenarios on one shared stack, the
-## others the rest). Each version's output is printed when it is done.
+## others the rest; see tests/conftest.py). Each version's output is printed when it is done.
 test: lint typecheck
 	@echo "==> pytest on Airflow 3.3.2 and on 3.0.6 side by side (each version's output when it is done)"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-newest test-floor
@@ -54,11 +54,11 @@ typecheck: setup
 
 test-newest: setup browser
 	@echo "==> pytest on $$($(VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-	HCP_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
+	HCP_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 test-floor: setup-floor
 	@echo "==> pytest on $$($(FLOOR_VENV)/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-	$(FLOOR_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=10 $(PYTEST_ARGS)
+	$(FLOOR_VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 ## browser: Debian's Chromium for the connection form's browser test (tests/ui; Playwright downloads no browser)
 CHROMIUM ?= /usr/bin/chromium

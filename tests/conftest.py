@@ -52,6 +52,23 @@ SMS_TOKEN = "sms-test-SECRET-0c7d99"
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 2.0, "connect_timeout": 2.0}
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist (``make test``'s ``-n 2``): every scenario on the shared Airflow (``tests/e2e/conftest.py``) goes
+    to one worker, in order, and starts first (the biggest unit); any other test to whichever worker is free.
+    (``--dist loadgroup`` with an ``xdist_group`` mark would say the same, but pytest 9 ignores the node id suffix it
+    relies on: the scenarios were split over two workers, two Airflows.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    from tests.e2e.conftest import SCENARIOS
+
+    class SharedAirflowScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            name = nodeid.split("::")[-1].split("[")[0]
+            return "shared-airflow" if nodeid.startswith("tests/e2e/") and name in SCENARIOS else nodeid
+
+    return SharedAirflowScheduling(config, log)
+
+
 def conn_json(url: str, api_key: str = API_KEY, **extra: object) -> str:
     return json.dumps({"conn_type": "housecallpro", "host": url, "password": api_key, "extra": extra})
 

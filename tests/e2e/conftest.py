@@ -18,8 +18,8 @@ customers and jobs and asserts only on those.
 
 The scenarios run in the order of ``SCENARIOS`` (the completion scenario first: it holds the first trigger poll
 of a fresh account); the last, ``test_nothing_leaked.py``, stops the stack and searches every file it wrote for
-secrets and trigger failures. Under pytest-xdist every one of them is in one group, so one worker runs them all on
-its stack while the other runs the rest of the suite.
+secrets and trigger failures. Under pytest-xdist one worker runs them all on its stack while the other runs the
+rest of the suite (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ class SharedAirflow:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The shared stack's tests in ``SCENARIOS`` order (in the slots they had), all in one xdist group."""
+    """The shared stack's tests in ``SCENARIOS`` order (in the slots they had). Under pytest-xdist they all go to one
+    worker (``pytest_xdist_make_scheduler`` in tests/conftest.py)."""
     slots = [i for i, item in enumerate(items) if item.originalname in SCENARIOS]  # type: ignore[attr-defined]
     ordered = sorted((items[i] for i in slots), key=lambda item: SCENARIOS.index(item.originalname))  # type: ignore[attr-defined]
     for slot, item in zip(slots, ordered, strict=True):
-        item.add_marker(pytest.mark.xdist_group("airflow"))
         items[slot] = item
 
 
