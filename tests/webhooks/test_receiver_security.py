@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -13,31 +11,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from airflow_provider_housecallpro.webhooks.deliveries import Delivery
 from airflow_provider_housecallpro.webhooks.receiver import create_receiver_app
-
-SECRET = "whsec-7f3a9c2e-do-not-log"
-CONN = "housecallpro"
-
-
-class RecordingSink:
-    def __init__(self, fail: bool = False) -> None:
-        self.secrets = {CONN: SECRET}
-        self.delivered: list[tuple[str, Delivery]] = []
-        self.fail = fail
-
-    async def secret(self, conn_id: str) -> str | None:
-        return self.secrets.get(conn_id)
-
-    async def deliver(self, conn_id: str, delivery: Delivery) -> None:
-        if self.fail:
-            raise ConnectionError("metadata DB down")
-        self.delivered.append((conn_id, delivery))
-
-
-def oracle_signature(secret: str, stamp: str, body: bytes) -> str:
-    """Housecall Pro's documented scheme, written out independently of the module under test."""
-    return hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+from tests.support.webhooks import CONN, SECRET, RecordingSink, oracle_signature
 
 
 def signed(body: bytes, secret: str = SECRET, stamp: int | None = None) -> dict[str, str]:
@@ -144,7 +119,7 @@ def test_a_connection_without_secret_refuses_deliveries(client: TestClient, sink
 
 
 def test_a_sink_failure_is_a_503_so_housecall_pro_retries() -> None:
-    failing = RecordingSink(fail=True)
+    failing = RecordingSink(fail_next=1)
     with TestClient(create_receiver_app(failing)) as client:
         response = post(client, BODY, signed(BODY))
     assert response.status_code == 503
