@@ -61,7 +61,7 @@ class SandboxAdmin:
     def late(self, share: float, min_seconds: float = 5.0, max_seconds: float = 60.0, seed: int | None = None) -> JSON:
         """Late commits: ``share`` of job writes become visible ``min_seconds``-``max_seconds`` after their stamp."""
         body = self._given(share=share, min_seconds=min_seconds, max_seconds=max_seconds, seed=seed)
-        return self._call("POST", "/late", body)
+        return self._call("POST", "/late", body)  # type: ignore[no-any-return]
 
     def requests(self, path: str | None = None, method: str | None = None) -> list[JSON]:
         params = self._given(path=path, method=method)
@@ -126,18 +126,18 @@ class SandboxAdmin:
     # -- webhooks (sandbox/webhooks.py) ----------------------------------------------------------
     def set_webhooks(self, url: str, secret: str, **settings: Any) -> JSON:
         """Set the webhook URL and secret (the sandbox posts the unsigned URL check first, like Housecall Pro)."""
-        return self._call("POST", "/webhooks", {"url": url, "secret": secret, **settings})
+        return self._call("POST", "/webhooks", {"url": url, "secret": secret, **settings})  # type: ignore[no-any-return]
 
     def webhooks(self, wait: float | None = None) -> JSON:
         """Settings and every delivery attempt; ``wait``: first wait this long for the queue to drain."""
         params = {"wait": wait} if wait else None
-        return self._call("GET", "/webhooks", params=params)
+        return self._call("GET", "/webhooks", params=params)  # type: ignore[no-any-return]
 
     def release_webhooks(self, order: str = "fifo") -> int:
         return int(self._call("POST", "/webhooks/release", {"order": order})["released"])
 
     def disable_webhooks(self) -> JSON:
-        return self._call("DELETE", "/webhooks")
+        return self._call("DELETE", "/webhooks")  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._client.close()
