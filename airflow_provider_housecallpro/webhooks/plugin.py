@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_housecallpro.webhooks.airflow_sink import AirflowSink
+from airflow_provider_housecallpro.webhooks.in_airflow import AirflowRecorder
 from airflow_provider_housecallpro.webhooks.receiver import create_receiver_app
 
 URL_PREFIX = "/housecallpro/webhooks"
@@ -17,5 +17,5 @@ URL_PREFIX = "/housecallpro/webhooks"
 class HousecallProWebhooksPlugin(AirflowPlugin):
     name = "housecallpro_webhooks"
     fastapi_apps = [
-        {"app": create_receiver_app(AirflowSink()), "url_prefix": URL_PREFIX, "name": "Housecall Pro webhooks"}
+        {"app": create_receiver_app(AirflowRecorder()), "url_prefix": URL_PREFIX, "name": "Housecall Pro webhooks"}
     ]

@@ -7,7 +7,7 @@ Order of checks, each refusal a 4xx that records nothing and never echoes the bo
 3. the connection's webhook secret (404 when the connection has none: not configured for webhooks);
 4. the signature over the raw body and the timestamp window (401);
 5. the body is a JSON object with an event name (400);
-6. the sink takes it (200); a sink failure is a 503, so Housecall Pro retries.
+6. the recorder takes it (200); a recorder failure is a 503, so Housecall Pro retries.
 
 Logs at info name the event and the connection only (no customer data, no secret).
 """
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
 
 
-class DeliverySink(Protocol):
-    """Where verified deliveries go (inside Airflow: :class:`.airflow_sink.AirflowSink`)."""
+class Recorder(Protocol):
+    """Where verified deliveries go (inside Airflow: :class:`.in_airflow.AirflowRecorder`)."""
 
     async def secret(self, conn_id: str) -> str | None:
         """The connection's webhook secret; None when it has none (or does not exist)."""
@@ -80,7 +80,7 @@ def _refuse(status: int, reason: str, conn_id: str) -> JSONResponse:
 
 
 def create_receiver_app(
-    sink: DeliverySink,
+    recorder: Recorder,
     *,
     max_body: int = MAX_BODY,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -103,7 +103,7 @@ def create_receiver_app(
                     return JSONResponse({"status": "ok"})
             except DeliveryError:
                 pass
-        secret = await sink.secret(conn_id)
+        secret = await recorder.secret(conn_id)
         if not secret:
             return _refuse(404, "connection not configured for webhooks (no webhook secret)", conn_id)
         try:
@@ -114,7 +114,7 @@ def create_receiver_app(
         except DeliveryError as exc:
             return _refuse(400, str(exc), conn_id)
         try:
-            await sink.deliver(conn_id, delivery)
+            await recorder.deliver(conn_id, delivery)
         except Exception as exc:
             log.error(
                 "Housecall Pro webhook %s for connection %r not recorded (%s); Housecall Pro will retry",

@@ -73,7 +73,7 @@ def _record(conn_id: str, delivery: Delivery) -> None:
             )
 
 
-class AirflowSink:
+class AirflowRecorder:
     def __init__(self) -> None:
         self._secrets: dict[str, tuple[float, str | None]] = {}
         self._lock: asyncio.Lock | None = None
