@@ -34,6 +34,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "CreateCustomerOperator validates and logs the request but sends nothing. Default off.",
         "schema": {"type": ["boolean", "null"], "default": False},
     },
+    "webhook_secret": {
+        "label": "Webhook signing secret",
+        "description": "Only for real-time webhooks: the signing secret set with the webhook URL in Housecall Pro.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
 }
 # The extras the HTTP client reads (``dry_run`` is read by the operator).
 CLIENT_EXTRAS = ("timeout", "max_retries", "company_id")

@@ -176,3 +176,17 @@ def job_events(
         dropped,
     )
     return events
+
+
+def webhook_asset(event: str) -> Any:
+    """The asset a raw webhook event is recorded on (README "Real-time (webhooks)"): schedule a DAG on
+    ``webhook_asset("invoice.paid")`` and the receiver records every ``invoice.paid`` delivery as an event of it, with
+    ``extra["payload"]`` = ``{"webhook": {"id", "event", "occurred_at", "company_id", "received_at"}, "<resource>":
+    {...the record Housecall Pro sent...}}``. No watcher, no polling: only deliveries the receiver accepted."""
+    from airflow.sdk import Asset
+
+    from airflow_provider_housecallpro.webhooks.deliveries import EVENT_NAME, raw_asset_name
+
+    if not isinstance(event, str) or not EVENT_NAME.fullmatch(event):
+        raise ValueError(f"event must be a Housecall Pro event name like 'invoice.paid'; got {event!r}")
+    return Asset(name=raw_asset_name(event), uri=f"housecallpro://webhooks/{event}")

@@ -57,7 +57,8 @@ def test_connection_form_metadata_served_to_the_ui() -> None:
     assert fields.login.hidden and fields.url_schema.hidden  # type: ignore[union-attr]
     assert not fields.port.hidden and fields.port.placeholder == "443"  # type: ignore[union-attr]
     extras = meta.extra_fields or {}
-    assert set(extras) == {"timeout", "max_retries", "company_id", "dry_run"}  # every extra the code reads
+    # every extra the code reads
+    assert set(extras) == {"timeout", "max_retries", "company_id", "dry_run", "webhook_secret"}
     assert extras["timeout"]["schema"]["title"] == "Request timeout (seconds)"
 
 

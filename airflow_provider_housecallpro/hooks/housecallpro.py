@@ -132,9 +132,9 @@ class HousecallProHook(BaseHook):
     # -- connection form (Airflow 3.0/3.1; 3.2+ reads conn-fields from provider info) -------------
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import BooleanField, IntegerField, StringField
+        from wtforms import BooleanField, IntegerField, PasswordField, StringField
         from wtforms.validators import NumberRange, Optional
 
         return {
@@ -161,6 +161,11 @@ class HousecallProHook(BaseHook):
                 lazy_gettext(CONN_FIELDS["dry_run"]["label"]),
                 description=CONN_FIELDS["dry_run"]["description"],
                 default=False,
+            ),
+            "webhook_secret": PasswordField(
+                lazy_gettext(CONN_FIELDS["webhook_secret"]["label"]),
+                widget=BS3PasswordFieldWidget(),
+                description=CONN_FIELDS["webhook_secret"]["description"],
             ),
         }
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from airflow_provider_housecallpro.webhooks import inbox
 from airflow_provider_housecallpro.webhooks.deliveries import Delivery
 from airflow_provider_housecallpro.webhooks.receiver import create_receiver_app
+
+if TYPE_CHECKING:
+    from tests.support.fake_supervisor import FakeSupervisor
 
 SECRET = "whsec-7f3a9c2e-do-not-log"
 CONN = "housecallpro"
@@ -53,6 +58,30 @@ class RecordingSink:
         with self.changed:
             self.changed.wait_for(lambda: len(self.delivered) >= count, timeout)
             return [d for _, d in self.delivered]
+
+
+class InboxRecorder:
+    """What the API-server plugin does with a job delivery (append it to the inbox Variable), into the fake
+    supervisor's Variables instead of the metadata DB."""
+
+    def __init__(self, supervisor: FakeSupervisor, conn_id: str) -> None:
+        self.supervisor, self.conn_id = supervisor, conn_id
+        self.lock = threading.Lock()
+        self.accepted: list[str] = []
+
+    async def secret(self, conn_id: str) -> str | None:
+        return SECRET if conn_id == self.conn_id else None
+
+    async def deliver(self, conn_id: str, delivery: Delivery) -> None:
+        entry = delivery.job_entry()
+        with self.lock:
+            self.accepted.append(delivery.event)
+            if entry is None:
+                return
+            key = inbox.variable_key(conn_id)
+            current = self.supervisor.variables.get(key)
+            value = inbox.append(json.loads(current) if current else None, [entry], time.time())
+            self.supervisor.variables[key] = json.dumps(value)
 
 
 @contextmanager

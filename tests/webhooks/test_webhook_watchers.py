@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,39 +20,14 @@ from airflow_provider_housecallpro.triggers import webhook_inbox
 from airflow_provider_housecallpro.triggers.events import JobCompletedEventTrigger, JobScheduledEventTrigger
 from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
 from airflow_provider_housecallpro.webhooks import inbox
-from airflow_provider_housecallpro.webhooks.deliveries import Delivery
 from tests.conftest import API_KEY
 from tests.support.fake_supervisor import DictAssetStore, FakeSupervisor, channel
 from tests.support.jobs import a_customer, iso, slot
 from tests.support.running import Running, until
-from tests.support.webhooks import SECRET
+from tests.support.webhooks import SECRET, InboxRecorder
 from tests.triggers.test_event_triggers import made_by_triggerer
 
 Json = dict[str, Any]
-
-
-class InboxSink:
-    """What the API-server plugin does with a job delivery (append it to the inbox Variable), into the fake
-    supervisor's Variables instead of the metadata DB."""
-
-    def __init__(self, supervisor: FakeSupervisor, conn_id: str) -> None:
-        self.supervisor, self.conn_id = supervisor, conn_id
-        self.lock = threading.Lock()
-        self.accepted: list[str] = []
-
-    async def secret(self, conn_id: str) -> str | None:
-        return SECRET if conn_id == self.conn_id else None
-
-    async def deliver(self, conn_id: str, delivery: Delivery) -> None:
-        entry = delivery.job_entry()
-        with self.lock:
-            self.accepted.append(delivery.event)
-            if entry is None:
-                return
-            key = inbox.variable_key(conn_id)
-            current = self.supervisor.variables.get(key)
-            value = inbox.append(json.loads(current) if current else None, [entry], time.time())
-            self.supervisor.variables[key] = json.dumps(value)
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +60,7 @@ async def wired(monkeypatch: pytest.MonkeyPatch, sandbox_url: str, connection: s
     return supervisor
 
 
-def serve_receiver(sink: InboxSink) -> Any:
+def serve_receiver(sink: InboxRecorder) -> Any:
     from airflow_provider_housecallpro.webhooks.receiver import create_receiver_app
     from tests.support.webhooks import serve
 
@@ -109,7 +83,7 @@ def test_webhook_alone_books_reschedules_and_completes_once_with_the_right_label
 
     async def scenario() -> tuple[list[Json], list[Json], Json, Json, list[str]]:
         supervisor = await wired(monkeypatch, admin.base_url, connection)
-        sink = InboxSink(supervisor, connection)
+        sink = InboxRecorder(supervisor, connection)
         with serve_receiver(sink) as url:
             admin.set_webhooks(f"{url}/{connection}", SECRET)
             s, c = Running(scheduled), Running(completed)
@@ -179,7 +153,7 @@ def test_both_paths_racing_fire_each_change_once_and_polling_covers_a_receiver_o
 
     async def scenario() -> tuple[list[Json], list[Json], int]:
         supervisor = await wired(monkeypatch, admin.base_url, connection)
-        sink = InboxSink(supervisor, connection)
+        sink = InboxRecorder(supervisor, connection)
         with serve_receiver(sink) as url:
             admin.set_webhooks(f"{url}/{connection}", SECRET, duplicates=True)
             s = Running(scheduled)
