@@ -5,7 +5,8 @@
 within the test came through the webhook, or through the first poll after a triggerer restart (the safety net). The
 two intervals differ: a watcher joining a peer with the same interval would first poll at the peer's next tick.
 
-``hcp_e2e_webhook_customers``: scheduled on the raw ``customer.created`` webhook asset (no watcher, no polling).
+``hcp_e2e_webhook_customers``: scheduled on the raw ``customer.created`` webhook asset (no watcher, no polling),
+reading it with ``webhook_events()``.
 
 Both record what they process in the SQLite file ``HCP_E2E_WEBHOOK_LOG``.
 """
@@ -19,8 +20,10 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
 
-from airflow_provider_housecallpro.assets import job_events, webhook_asset
+from airflow_provider_housecallpro.assets import job_events, webhook_asset, webhook_events
 from airflow_provider_housecallpro.triggers.events import JobCompletedEventTrigger, JobScheduledEventTrigger
 
 CONN = "hcp_e2e_webhook"
@@ -54,7 +57,8 @@ def record(table: str, rows: list[tuple[Any, ...]]) -> None:
 
 with DAG(
     dag_id="hcp_e2e_webhook_jobs",
-    schedule=jobs,
+    # Every minute as well: an event Airflow leaves unattached to a run waits at most a minute (README).
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("* * * * *", timezone="UTC"), assets=jobs),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -84,27 +88,19 @@ with DAG(
 
 with DAG(
     dag_id="hcp_e2e_webhook_customers",
-    schedule=new_customers,
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("* * * * *", timezone="UTC"), assets=new_customers),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
 ):
 
-    @task
+    @task(inlets=[new_customers])
     def greet(**context: Any) -> int:
-        rows = []
-        for asset_event in context["triggering_asset_events"][new_customers]:
-            payload = asset_event.extra["payload"]
-            rows.append(
-                (
-                    payload["webhook"]["id"],
-                    payload["webhook"]["event"],
-                    payload["customer"]["id"],
-                    "",
-                    context["run_id"],
-                )
-            )
-        record("customers", rows)
-        return len(rows)
+        events = webhook_events(context, new_customers)
+        record(
+            "customers",
+            [(e["webhook"]["id"], e["webhook"]["event"], e["customer"]["id"], "", context["run_id"]) for e in events],
+        )
+        return len(events)
 
     greet()
