@@ -4,7 +4,9 @@ watcher with ``webhooks=True`` and stopped with the last.
 Every ``CHECK_SECONDS`` it reads the connection's inbox Variable (:mod:`airflow_provider_housecallpro.webhooks.inbox`,
 written by the receiver) and pushes the entries it has not pushed yet to the connection's shared pollers
 (:meth:`.shared_poller.SharedPoller.push`), where each watcher judges them against its own state. A process starting
-afresh pushes what the inbox holds (at most ``KEEP_SECONDS``): a change already judged fires nothing again.
+afresh pushes what the inbox holds (at most ``KEEP_SECONDS``): a change already judged fires nothing again. Until the
+receiver has written the inbox once (the connection's first delivery), it is read every ``ABSENT_SECONDS`` only: Airflow
+logs an error for every read of a missing Variable, and the first delivery may then take that long.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from airflow_provider_housecallpro.webhooks import inbox
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 1.0
+ABSENT_SECONDS = 30.0  # no inbox yet (no delivery ever): read it this often (a missing Variable logs an error)
 
 _READERS: dict[tuple[int, str], InboxReader] = {}
 
@@ -50,6 +53,9 @@ class InboxReader:
                 entries, self.last = inbox.after(value, self.last)
                 if entries:
                     self._push(entries)
+                if value is None:  # until the first delivery: Airflow logs every read of a missing Variable
+                    await asyncio.sleep(ABSENT_SECONDS)
+                    continue
             await asyncio.sleep(CHECK_SECONDS)
 
     def _push(self, entries: list[dict[str, Any]]) -> None:

@@ -34,6 +34,7 @@ Json = dict[str, Any]
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(event_triggers, "CONFIRM_SECONDS", 0.3)
     monkeypatch.setattr(webhook_inbox, "CHECK_SECONDS", 0.05)
+    monkeypatch.setattr(webhook_inbox, "ABSENT_SECONDS", 0.05)
 
 
 @pytest.fixture
