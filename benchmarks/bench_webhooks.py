@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -55,15 +56,7 @@ async def latency(url: str, webhooks: bool, interval: float, samples: int) -> li
     customer = (await asyncio.to_thread(admin.all_jobs))[0]["customer"]["id"]
     patch = pytest.MonkeyPatch()
     _, supervisor = await channel(patch)
-    supervisor.connections[CONN] = {
-        "conn_type": "housecallpro",
-        "host": url,
-        "password": KEY,
-        "schema": None,
-        "login": None,
-        "port": None,
-        "extra": None,
-    }
+    os.environ[f"AIRFLOW_CONN_{CONN.upper()}"] = json.dumps({"conn_type": "housecallpro", "host": url, "password": KEY})
     trigger = JobScheduledEventTrigger(
         name=f"bench_{webhooks}", housecallpro_conn_id=CONN, webhooks=webhooks, poll_interval=interval
     )
@@ -97,7 +90,14 @@ async def latency(url: str, webhooks: bool, interval: float, samples: int) -> li
         from tests.support.running import until
 
         await until(lambda: any(s.state is not None for p in active_pollers() for s in p.subscribers), "go-live")
+        from airflow_provider_housecallpro.triggers.webhook_inbox import CHECK_SECONDS
+
+        period = CHECK_SECONDS if webhooks else interval
+        rng = random.Random(7)
         for day in range(samples):
+            # A change lands at a random moment of the reader's / poller's cycle (booked right after the previous
+            # event, every sample would land just after a read and wait a whole cycle).
+            await asyncio.sleep(rng.uniform(0, period))
             start = time.perf_counter()
             job = await asyncio.to_thread(admin.book_job, customer_id=customer, **slot(day + 1))
             while job["id"] not in arrived:
@@ -127,14 +127,14 @@ def latency_table(samples: int, interval: float) -> None:
             values = asyncio.run(latency(sandbox.url, webhooks, 3600.0 if webhooks else interval, samples))
         p50, p95 = statistics.median(values), pct(values, 0.95)
         if webhooks:
-            print(f"  webhook (inbox read every {CHECK_SECONDS:g} s):  p50 {p50:6.2f} s   p95 {p95:6.2f} s")
+            print(f"  {f'webhook (inbox read every {CHECK_SECONDS:g} s):':36} p50 {p50:7.2f} s   p95 {p95:7.2f} s")
         else:
-            print(f"  polling every {interval:g} s:                 p50 {p50:6.2f} s   p95 {p95:6.2f} s")
+            print(f"  {f'polling every {interval:g} s:':36} p50 {p50:7.2f} s   p95 {p95:7.2f} s")
             cost = max(0.0, p50 - interval / 2)
             for scaled in (60.0, 900.0):
                 print(
-                    f"  polling every {scaled:g} s (scaled):          p50 {scaled / 2 + cost:6.1f} s   "
-                    f"p95 {scaled * 0.95 + cost:6.1f} s"
+                    f"  {f'polling every {scaled:g} s (scaled):':36} p50 {scaled / 2 + cost:7.1f} s   "
+                    f"p95 {scaled * 0.95 + cost:7.1f} s"
                 )
 
 
@@ -185,6 +185,11 @@ async def blast(url: str, deliveries: int, concurrency: int) -> float:
     return deliveries / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def throughput(deliveries: int) -> None:
     import socket
 
@@ -204,12 +209,16 @@ def throughput(deliveries: int) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        cpu0 = cpu_seconds(proc.pid)
         rate = asyncio.run(blast(f"http://127.0.0.1:{port}/{CONN}", deliveries, 32))
+        per = (cpu_seconds(proc.pid) - cpu0) / deliveries
         status = Path(f"/proc/{proc.pid}/status").read_text()
         peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
         print(
             f"receiver: {rate:,.0f} signed deliveries/s ({deliveries} x ~2.3 KB, 32 concurrent), "
-            f"peak RSS {int(peak) / 1024:.0f} MiB"
+            f"peak RSS {int(peak) / 1024:.0f} MiB; receiver CPU {per * 1000:.2f} ms per delivery "
+            f"(= {1 / per:,.0f} deliveries/s per free core; "
+            f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
     finally:
         proc.terminate()

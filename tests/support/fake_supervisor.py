@@ -34,7 +34,6 @@ class FakeSupervisor:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, hold: str | None = None) -> None:
         self.reader, self.writer, self.hold = reader, writer, hold
         self.variables: dict[str, str] = {}
-        self.connections: dict[str, dict[str, Any]] = {}  # conn_id -> ConnectionResult fields (else a dummy)
         self.requests: list[dict[str, Any]] = []
         self.held = asyncio.Event()
         self.released = asyncio.Event()
@@ -72,8 +71,6 @@ class FakeSupervisor:
             self.variables[body["key"]] = body["value"]
         elif kind == "DeleteVariable":
             self.variables.pop(body["key"], None)
-        elif kind == "GetConnection" and body["conn_id"] in self.connections:
-            answer = ConnectionResult(conn_id=body["conn_id"], **self.connections[body["conn_id"]])
         elif kind == "GetConnection":
             answer = ConnectionResult(
                 conn_id=body["conn_id"],

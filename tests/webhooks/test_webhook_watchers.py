@@ -20,7 +20,6 @@ from airflow_provider_housecallpro.triggers import webhook_inbox
 from airflow_provider_housecallpro.triggers.events import JobCompletedEventTrigger, JobScheduledEventTrigger
 from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
 from airflow_provider_housecallpro.webhooks import inbox
-from tests.conftest import API_KEY
 from tests.support.fake_supervisor import DictAssetStore, FakeSupervisor, channel
 from tests.support.jobs import a_customer, iso, slot
 from tests.support.running import Running, until
@@ -47,17 +46,9 @@ def summary(events: list[Json]) -> list[tuple[str, bool]]:
     return [(e["job"]["id"], e["event"]["is_reschedule"]) for e in events]
 
 
-async def wired(monkeypatch: pytest.MonkeyPatch, sandbox_url: str, connection: str) -> FakeSupervisor:
+async def wired(monkeypatch: pytest.MonkeyPatch) -> FakeSupervisor:
+    """The triggerer's comms (Variables: the inbox, the watchers' state on 3.0); the connection is the env var."""
     _, supervisor = await channel(monkeypatch)
-    supervisor.connections[connection] = {
-        "conn_type": "housecallpro",
-        "host": sandbox_url,
-        "password": API_KEY,
-        "schema": None,
-        "login": None,
-        "port": None,
-        "extra": None,
-    }
     return supervisor
 
 
@@ -83,7 +74,7 @@ def test_webhook_alone_books_reschedules_and_completes_once_with_the_right_label
     completed = made_by_triggerer(JobCompletedEventTrigger(name="c", webhooks=True, poll_interval=3599), store)
 
     async def scenario() -> tuple[list[Json], list[Json], Json, Json, list[str]]:
-        supervisor = await wired(monkeypatch, admin.base_url, connection)
+        supervisor = await wired(monkeypatch)
         sink = InboxRecorder(supervisor, connection)
         with serve_receiver(sink) as url:
             admin.set_webhooks(f"{url}/{connection}", SECRET)
@@ -153,7 +144,7 @@ def test_both_paths_racing_fire_each_change_once_and_polling_covers_a_receiver_o
     scheduled = made_by_triggerer(JobScheduledEventTrigger(name="b2", webhooks=True, poll_interval=0.2), store)
 
     async def scenario() -> tuple[list[Json], list[Json], int]:
-        supervisor = await wired(monkeypatch, admin.base_url, connection)
+        supervisor = await wired(monkeypatch)
         sink = InboxRecorder(supervisor, connection)
         with serve_receiver(sink) as url:
             admin.set_webhooks(f"{url}/{connection}", SECRET, duplicates=True)
