@@ -167,7 +167,12 @@ class JobEventsEventTrigger(BaseEventTrigger):
             account_key(self.housecallpro_conn_id, self.client_options), hook.aget_client_config
         )
         subscription = Subscription(
-            self.settings, saved.detector, self.poll_interval, self.max_events, since=saved.since
+            self.settings,
+            saved.detector,
+            self.poll_interval,
+            self.max_events,
+            since=saved.since,
+            webhooks=self.webhooks,
         )
         poller.subscribe(subscription)
         reader = webhook_inbox.join(self.housecallpro_conn_id) if self.webhooks else None

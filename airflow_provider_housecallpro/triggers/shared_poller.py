@@ -54,6 +54,7 @@ class Subscription:
     max_events: int | None = None
     delay: float = 0.0  # the first poll comes no sooner than this many seconds after subscribing
     since: datetime | None = None  # go-live when ``state`` is None (a first run)
+    webhooks: bool = False  # also judges the jobs webhook deliveries push (:meth:`SharedPoller.push`)
     results: asyncio.Queue[PollResult | BaseException] = field(default_factory=asyncio.Queue)
     last_poll: float = float("-inf")
     polls: int = 0
@@ -212,8 +213,8 @@ class SharedPoller:
         self.pushes += 1
         now = datetime.now(UTC)
         for sub in list(self.subscribers):
-            if sub.state is None:
-                continue  # before its first poll: that poll reads the account (go-live rules)
+            if not sub.webhooks or sub.state is None:
+                continue  # not for webhooks; or before its first poll, which reads the account (go-live rules)
             detector = Detector(sub.settings, sub.state, now)
             for job in jobs:
                 detector.observe(job)

@@ -72,14 +72,16 @@ def test_webhook_alone_books_reschedules_and_completes_once_with_the_right_label
     scheduled = made_by_triggerer(JobScheduledEventTrigger(name="b", webhooks=True, poll_interval=3600), store)
     # (Another interval: a watcher joining its peers' cadence would first poll an hour later.)
     completed = made_by_triggerer(JobCompletedEventTrigger(name="c", webhooks=True, poll_interval=3599), store)
+    # On the same connection (so the same poller) without webhooks: pushed deliveries are not for it.
+    plain = made_by_triggerer(JobScheduledEventTrigger(name="plain", poll_interval=3598), DictAssetStore())
 
     async def scenario() -> tuple[list[Json], list[Json], Json, Json, list[str]]:
         supervisor = await wired(monkeypatch)
         sink = InboxRecorder(supervisor, connection)
         with serve_receiver(sink) as url:
             admin.set_webhooks(f"{url}/{connection}", SECRET)
-            s, c = Running(scheduled), Running(completed)
-            await until(lambda: sum(len(p.subscribers) for p in active_pollers()) == 2, "both live")
+            s, c, quiet = Running(scheduled), Running(completed), Running(plain)
+            await until(lambda: sum(len(p.subscribers) for p in active_pollers()) == 3, "all three live")
             await until(lambda: all(sub.state is not None for p in active_pollers() for sub in p.subscribers), "state")
             # Each change a second apart (after go-live): which copy of a job is older is then unambiguous.
             now = time.time() + 1
@@ -103,8 +105,10 @@ def test_webhook_alone_books_reschedules_and_completes_once_with_the_right_label
             reads = reader.reads
             await until(lambda: reader.reads >= reads + 3, "three more reads of the inbox")  # nothing more comes
             events_s, events_c = list(s.events), list(c.events)
+            assert quiet.events == []
             await s.kill()
             await c.kill()
+            await quiet.kill()
             return events_s, events_c, booked, other, sink.accepted
 
     bookings, completions, booked, other, accepted = asyncio.run(scenario())
