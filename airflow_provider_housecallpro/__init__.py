@@ -58,6 +58,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "Default: off.",
         },
     },
+    "webhook_secret": {
+        "label": "Webhook signing secret",
+        "schema": {
+            "type": ["string", "null"],
+            "format": "password",
+            "description_md": "Only for real-time webhooks: the signing secret set with the webhook URL in "
+            'Housecall Pro (README, "Real-time (webhooks)").',
+        },
+    },
 }
 # The extras the HTTP client reads (``dry_run`` is read by the operator).
 CLIENT_EXTRAS = ("timeout", "max_retries", "company_id")

@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +65,21 @@ def _payload(asset_event: Any) -> JobEvent | None:
     if isinstance(payload, Mapping) and set(payload) >= EVENT_KEYS and isinstance(payload.get("event"), Mapping):
         return dict(payload)
     return None
+
+
+def _webhook_payload(asset_event: Any) -> JobEvent | None:
+    """A raw webhook event's payload (see :func:`webhook_asset`)."""
+    extra = getattr(asset_event, "extra", None) or {}
+    payload = extra.get("payload") if isinstance(extra, Mapping) else None
+    if isinstance(payload, Mapping) and isinstance(payload.get("webhook"), Mapping) and "id" in payload["webhook"]:
+        return dict(payload)
+    return None
+
+
+def _meta(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``event`` of a job event, ``webhook`` of a raw webhook event: where the id is."""
+    meta = payload.get("event")
+    return meta if isinstance(meta, Mapping) else payload["webhook"]  # type: ignore[no-any-return]
 
 
 def _failures(asset_events: Iterable[Any], ledger: Ledger, run_id: str) -> list[tuple[dict[str, Any], int]]:
@@ -112,11 +127,16 @@ def select(
     """The events to process (first occurrence of each ``event.id``, oldest first) and what to claim."""
     chosen: dict[str, tuple[JobEvent, int]] = {}
     for payload, when in candidates:
-        event_id = str(payload["event"]["id"])
+        event_id = str(_meta(payload)["id"])
         if event_id not in chosen and not ledger.taken(event_id, run_id):
             chosen[event_id] = (payload, when)
     ordered = sorted(
-        chosen.items(), key=lambda item: (item[1][1], str(item[1][0]["event"].get("detected_at")), item[0])
+        chosen.items(),
+        key=lambda item: (
+            item[1][1],
+            str(_meta(item[1][0]).get("detected_at") or _meta(item[1][0]).get("received_at")),
+            item[0],
+        ),
     )
     return [payload for _, (payload, _) in ordered], [(event_id, when) for event_id, (_, when) in ordered]
 
@@ -134,6 +154,27 @@ def job_events(
     :param lookback: how far back to look for events no run processed (needs ``inlets=[asset]``); the ledger
         remembers processed ids twice as long.
     """
+    return _consume(context, asset, lookback, _payload)
+
+
+def webhook_events(
+    context: Mapping[str, Any],
+    asset: Any,
+    *,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> list[dict[str, Any]]:
+    """The raw webhook events (:func:`webhook_asset`) this run should process, each ``webhook.id`` once per DAG: as
+    :func:`job_events` (the run's triggering events plus the ones Airflow left unattached, with ``inlets=[asset]``;
+    a delivery Housecall Pro retried has the same ``webhook.id``)."""
+    return _consume(context, asset, lookback, _webhook_payload)
+
+
+def _consume(
+    context: Mapping[str, Any],
+    asset: Any,
+    lookback: timedelta,
+    read: Callable[[Any], JobEvent | None],
+) -> list[JobEvent]:
     from airflow.providers.common.compat.sdk import Variable
 
     dag_id = context["dag"].dag_id if "dag" in context else context["ti"].dag_id
@@ -156,7 +197,7 @@ def job_events(
     recent = _recent(context, asset, after)
     shown = (*triggering, *recent)
     failures = _failures(shown, ledger, run_id)
-    candidates = [(payload, _when(event)) for event in shown if (payload := _payload(event)) is not None]
+    candidates = [(payload, _when(event)) for event in shown if (payload := read(event)) is not None]
     events, claims = select(candidates, ledger, run_id)
     # A watcher that stopped on an unusable state fails the run that is shown its error event (and a retry of it),
     # with the fix in the task log; the run claims only the error, so its job events go to the next run.
@@ -167,7 +208,7 @@ def job_events(
         for error, _ in failures:
             log.error("%s", describe(error))
         raise WatcherStateError(failures[0][0])
-    dropped = len({str(p["event"]["id"]) for p, _ in candidates}) - len(events)
+    dropped = len({str(_meta(p)["id"]) for p, _ in candidates}) - len(events)
     log.info(
         "Housecall Pro: %d event(s) to process (%d triggering, %d recent asset events, %d already processed)",
         len(events),
@@ -176,3 +217,17 @@ def job_events(
         dropped,
     )
     return events
+
+
+def webhook_asset(event: str) -> Any:
+    """The asset a raw webhook event is recorded on (README "Real-time (webhooks)"): schedule a DAG on
+    ``webhook_asset("invoice.paid")`` and the receiver records every ``invoice.paid`` delivery as an event of it, with
+    ``extra["payload"]`` = ``{"webhook": {"id", "event", "occurred_at", "company_id", "received_at"}, "<resource>":
+    {...the record Housecall Pro sent...}}``. No watcher, no polling: only deliveries the receiver accepted."""
+    from airflow.sdk import Asset
+
+    from airflow_provider_housecallpro.webhooks.deliveries import EVENT_NAME, raw_asset_name
+
+    if not isinstance(event, str) or not EVENT_NAME.fullmatch(event):
+        raise ValueError(f"event must be a Housecall Pro event name like 'invoice.paid'; got {event!r}")
+    return Asset(name=raw_asset_name(event), uri=f"housecallpro://webhooks/{event}")

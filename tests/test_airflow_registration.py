@@ -58,7 +58,8 @@ def test_connection_form_metadata_served_to_the_ui() -> None:
     # Airflow 3.3.2's Test button needs the port stored: the label asks for it (the form cannot pre-fill it).
     assert not fields.port.hidden and "enter 443" in fields.port.title  # type: ignore[union-attr,operator]
     extras = meta.extra_fields or {}
-    assert set(extras) == {"timeout", "max_retries", "company_id", "dry_run"}  # every extra the code reads
+    # every extra the code reads
+    assert set(extras) == {"timeout", "max_retries", "company_id", "dry_run", "webhook_secret"}
     assert extras["max_retries"]["schema"]["title"] == "Retry limit (0 to 20)"
     for name, field in extras.items():
         # No default is saved for a field left empty, and no bound the 3.3 number input would clamp to silently;

@@ -33,7 +33,8 @@ def test_connection_type_metadata() -> None:
     assert conn["hook-name"] == HousecallProHook.hook_name == "Housecall Pro"
     assert conn["ui-field-behaviour"]["relabeling"]["password"] == "API key"
     assert conn["ui-field-behaviour"]["placeholders"]["host"] == "https://api.housecallpro.com"
-    assert set(conn["conn-fields"]) == {"timeout", "max_retries", "company_id", "dry_run"}
+    assert set(conn["conn-fields"]) == {"timeout", "max_retries", "company_id", "dry_run", "webhook_secret"}
+    assert conn["conn-fields"]["webhook_secret"]["schema"]["format"] == "password"  # masked in the form
 
 
 def test_hook_ui_field_behaviour_for_older_airflow_mirrors_provider_info() -> None:

@@ -74,6 +74,17 @@ def get_job(job_id: str, expand: list[str] | None = None) -> Operation[Job]:
     return Operation(ApiRequest("GET", f"/jobs/{_id(job_id, 'job_id')}", params), _tolerant(Job))
 
 
+def get_job_raw(job_id: str) -> Operation[RawJob]:
+    """``GET /jobs/{id}`` left exactly as the API sent it (a webhook about an appointment names only its job)."""
+    return Operation(ApiRequest("GET", f"/jobs/{_id(job_id, 'job_id')}", []), _raw_object)
+
+
+def _raw_object(data: Any) -> RawJob:
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def get_job_line_items(job_id: str) -> Operation[list[dict[str, Any]]]:
     def parse(data: Any) -> list[dict[str, Any]]:
         items = data.get("data") if isinstance(data, dict) else None

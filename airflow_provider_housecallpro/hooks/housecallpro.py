@@ -143,9 +143,9 @@ class HousecallProHook(BaseHook):
     # -- connection form (Airflow 3.0/3.1; 3.2+ reads conn-fields from provider info) -------------
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import BooleanField, IntegerField, StringField
+        from wtforms import BooleanField, IntegerField, PasswordField, StringField
         from wtforms.validators import NumberRange, Optional
 
         def label(key: str) -> Any:
@@ -180,6 +180,11 @@ class HousecallProHook(BaseHook):
             "dry_run": BooleanField(
                 label("dry_run"),
                 description=description("dry_run"),
+            ),
+            "webhook_secret": PasswordField(
+                label("webhook_secret"),
+                widget=BS3PasswordFieldWidget(),
+                description=description("webhook_secret"),
             ),
         }
 

@@ -123,6 +123,22 @@ class SandboxAdmin:
         customer: JSON = self._call("POST", "/customers", kw)
         return customer
 
+    # -- webhooks (sandbox/webhooks.py) ----------------------------------------------------------
+    def set_webhooks(self, url: str, secret: str, **settings: Any) -> JSON:
+        """Set the webhook URL and secret (the sandbox posts the unsigned URL check first, like Housecall Pro)."""
+        return self._call("POST", "/webhooks", {"url": url, "secret": secret, **settings})  # type: ignore[no-any-return]
+
+    def webhooks(self, wait: float | None = None) -> JSON:
+        """Settings and every delivery attempt; ``wait``: first wait this long for the queue to drain."""
+        params = {"wait": wait} if wait else None
+        return self._call("GET", "/webhooks", params=params)  # type: ignore[no-any-return]
+
+    def release_webhooks(self, order: str = "fifo") -> int:
+        return int(self._call("POST", "/webhooks/release", {"order": order})["released"])
+
+    def disable_webhooks(self) -> JSON:
+        return self._call("DELETE", "/webhooks")  # type: ignore[no-any-return]
+
     def close(self) -> None:
         self._client.close()
 

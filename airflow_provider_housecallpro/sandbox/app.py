@@ -6,6 +6,7 @@ Query parameters are validated by hand so every error has a Housecall Pro shape,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Callable, Collection, Sequence
@@ -32,6 +33,7 @@ from .records import (
     sort_records,
 )
 from .render import render_customer, render_employee, render_job
+from .webhooks import WebhookSender
 from .world import World
 
 T = TypeVar("T")
@@ -260,7 +262,11 @@ def _hcp_routes(world: World) -> APIRouter:
 
 
 def _admin_routes(
-    world: World, faults: FaultQueue, log: RequestLog, on_reset: Sequence[Callable[[], None]]
+    world: World,
+    faults: FaultQueue,
+    log: RequestLog,
+    on_reset: Sequence[Callable[[], None]],
+    webhooks: WebhookSender,
 ) -> APIRouter:
     router = APIRouter(prefix=ADMIN_PREFIX)
 
@@ -281,6 +287,7 @@ def _admin_routes(
         world.reseed(seed)
         faults.clear()
         log.clear()
+        webhooks.disable(forget=True)
         for hook in on_reset:
             hook()
         return JSONResponse(state())
@@ -366,14 +373,18 @@ def _admin_routes(
     @router.post("/jobs")
     async def book_job(request: Request) -> JSONResponse:
         job = operations.apply(world, "book", None, await _admin_body(request))
-        return JSONResponse(render_job(world, job), status_code=201)
+        rendered = render_job(world, job)
+        webhooks.job_changed("book", rendered)
+        return JSONResponse(rendered, status_code=201)
 
     @router.post("/jobs/{job_id}/{op}")
     async def job_op(job_id: str, op: str, request: Request) -> JSONResponse:
         if op == "book":
             raise StarletteHTTPException(404)
         job = operations.apply(world, op, job_id, await _admin_body(request))
-        return JSONResponse(render_job(world, job))
+        rendered = render_job(world, job)
+        webhooks.job_changed(op, rendered)
+        return JSONResponse(rendered)
 
     @router.post("/bulk_jobs")
     async def bulk_jobs(request: Request) -> JSONResponse:
@@ -385,7 +396,31 @@ def _admin_routes(
         errors = customer_errors(body)
         if errors:
             raise WorldError(422, "; ".join(f"{k} {' '.join(v)}" for k, v in errors.items()))
-        return JSONResponse(render_customer(world, operations.create_customer(world, body)), status_code=201)
+        customer = render_customer(world, operations.create_customer(world, body))
+        webhooks.send("customer.created", "customer", customer)
+        return JSONResponse(customer, status_code=201)
+
+    @router.post("/webhooks")
+    async def set_webhooks(request: Request) -> JSONResponse:
+        body = await _admin_body(request)
+        return JSONResponse(await asyncio.to_thread(webhooks.configure, body))
+
+    @router.get("/webhooks")
+    async def get_webhooks(wait: float = 0.0) -> JSONResponse:
+        """``wait``: seconds to wait first for every queued delivery to be attempted to the end."""
+        if wait > 0:
+            await asyncio.to_thread(webhooks.wait_idle, min(wait, 120.0))
+        return JSONResponse(webhooks.describe())
+
+    @router.delete("/webhooks")
+    async def delete_webhooks() -> JSONResponse:
+        webhooks.disable()
+        return JSONResponse(webhooks.describe())
+
+    @router.post("/webhooks/release")
+    async def release_webhooks(request: Request) -> JSONResponse:
+        body = await _admin_body(request)
+        return JSONResponse({"released": webhooks.release(str(body.get("order", "fifo")))})
 
     return router
 
@@ -416,9 +451,11 @@ def create_app(
     app = FastAPI(
         title="Housecall Pro sandbox", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
     )
+    webhooks = WebhookSender(lambda: str(world.company["id"]), world.clock.now)
     app.state.world, app.state.faults, app.state.request_log = world, faults, log
+    app.state.webhooks = webhooks
     app.include_router(_hcp_routes(world))
-    app.include_router(_admin_routes(world, faults, log, on_reset))
+    app.include_router(_admin_routes(world, faults, log, on_reset, webhooks))
     for router in routers:
         app.include_router(router)
     app.add_middleware(SandboxMiddleware, world=world, faults=faults, log=log, api_key=api_key)

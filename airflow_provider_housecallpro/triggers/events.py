@@ -44,6 +44,7 @@ from airflow_provider_housecallpro import options
 from airflow_provider_housecallpro.api.models import parse_timestamp
 from airflow_provider_housecallpro.events.detector import COMPLETED, SCHEDULED, DetectorState, EventType
 from airflow_provider_housecallpro.hooks.housecallpro import HousecallProHook
+from airflow_provider_housecallpro.triggers import webhook_inbox
 from airflow_provider_housecallpro.triggers.shared_poller import (
     Subscription,
     account_key,
@@ -68,6 +69,8 @@ __all__ = ["JobCompletedEventTrigger", "JobEventsEventTrigger", "JobScheduledEve
 ERROR_REPEAT_SECONDS = 600.0  # a watcher stopped by an unusable state says so again this often
 CONFIRM_SECONDS = 10.0  # events stay in the stored value this long after they were yielded
 HORIZON_SLACK = 3600.0  # seconds the stored horizon may lag behind before a quiet poll writes the state
+POLL_INTERVAL = 60.0
+WEBHOOK_POLL_INTERVAL = 900.0  # with webhooks on, polling only catches what deliveries missed
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
 
@@ -78,11 +81,13 @@ class JobEventsEventTrigger(BaseEventTrigger):
         unique per asset. Letters, digits, ``_ . -``.
     :param housecallpro_conn_id: the Housecall Pro connection.
     :param filters: which jobs (as for the sensors: customer attributes, job type, tags, employee).
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls (default 60; 900 with ``webhooks``, where polling is the safety net).
     :param since: go-live for the very first start (ISO-8601); default: when the trigger first runs.
     :param max_events: at most this many events per poll (the rest follow on the next polls).
     :param detector_options: as for the sensors.
     :param client_options: as for the sensors.
+    :param webhooks: also judge the job changes Housecall Pro's webhooks deliver to the receiver (README
+        "Real-time (webhooks)"), within about a second, against the same state as the polls.
     """
 
     kind: ClassVar[EventType]
@@ -93,11 +98,12 @@ class JobEventsEventTrigger(BaseEventTrigger):
         name: str,
         housecallpro_conn_id: str = HousecallProHook.default_conn_name,
         filters: Mapping[str, Any] | None = None,
-        poll_interval: float = 60.0,
+        poll_interval: float | None = None,
         since: str | None = None,
         max_events: int | None = 100,
         detector_options: Mapping[str, Any] | None = None,
         client_options: Mapping[str, Any] | None = None,
+        webhooks: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(name, str) or not NAME.fullmatch(name):
@@ -110,6 +116,11 @@ class JobEventsEventTrigger(BaseEventTrigger):
         self.name = name
         self.housecallpro_conn_id = housecallpro_conn_id
         self.filters = dict(filters or {})
+        if not isinstance(webhooks, bool):
+            raise ValueError(f"webhooks must be True or False; got {webhooks!r}")
+        self.webhooks = webhooks
+        if poll_interval is None:
+            poll_interval = WEBHOOK_POLL_INTERVAL if webhooks else POLL_INTERVAL
         self.poll_interval = options.poke_interval(poll_interval)
         self.since = since
         self.max_events = options.max_events(max_events)
@@ -130,6 +141,7 @@ class JobEventsEventTrigger(BaseEventTrigger):
                 "max_events": self.max_events,
                 "detector_options": self.detector_options,
                 "client_options": self.client_options,
+                **({"webhooks": True} if self.webhooks else {}),  # absent when off: existing watchers keep their hash
             },
         )
 
@@ -155,9 +167,15 @@ class JobEventsEventTrigger(BaseEventTrigger):
             account_key(self.housecallpro_conn_id, self.client_options), hook.aget_client_config
         )
         subscription = Subscription(
-            self.settings, saved.detector, self.poll_interval, self.max_events, since=saved.since
+            self.settings,
+            saved.detector,
+            self.poll_interval,
+            self.max_events,
+            since=saved.since,
+            webhooks=self.webhooks,
         )
         poller.subscribe(subscription)
+        reader = webhook_inbox.join(self.housecallpro_conn_id) if self.webhooks else None
         try:
             while True:
                 try:
@@ -178,6 +196,8 @@ class JobEventsEventTrigger(BaseEventTrigger):
                     self.log.info("Housecall Pro: %d %s event(s)", len(outcome.events), self.kind)
                     writer.sent(outcome.events)
         finally:
+            if reader is not None:
+                await webhook_inbox.leave(reader)
             await poller.unsubscribe(subscription)
 
     async def _load(self, store: StateStore) -> Saved:

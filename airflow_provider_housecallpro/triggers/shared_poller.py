@@ -8,6 +8,11 @@ and a plan that needs more (an older cursor after a restart, a late joiner) read
 failing fetch fails every plan that waited on it with the same error. The last subscriber leaving stops the
 loop and closes the client.
 
+Webhook deliveries (:mod:`.webhook_inbox`) are *pushed* into the same loop: between two polls, each subscriber's
+detector judges the delivered jobs against its state exactly as a poll's (:mod:`..events.detector`), and the result
+goes out on the subscriber's ``results`` like a poll's. One loop, one state per subscriber: a change seen by the
+webhook and then by a poll (or the other way round) fires once.
+
 Sharing is per event loop (one triggerer process runs one loop). Poke mode keeps its own poll: it runs in
 workers.
 """
@@ -19,7 +24,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +34,7 @@ from airflow_provider_housecallpro.api.client import AsyncHousecallProClient
 from airflow_provider_housecallpro.api.core import ClientConfig
 from airflow_provider_housecallpro.api.models import Page, RawJob
 from airflow_provider_housecallpro.api.query import JobsQuery
-from airflow_provider_housecallpro.events.detector import DetectorSettings, DetectorState, PollResult
+from airflow_provider_housecallpro.events.detector import Detector, DetectorSettings, DetectorState, PollResult
 from airflow_provider_housecallpro.events.poll import adrive, poll_plan
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,7 @@ class Subscription:
     max_events: int | None = None
     delay: float = 0.0  # the first poll comes no sooner than this many seconds after subscribing
     since: datetime | None = None  # go-live when ``state`` is None (a first run)
+    webhooks: bool = False  # also judges the jobs webhook deliveries push (:meth:`SharedPoller.push`)
     results: asyncio.Queue[PollResult | BaseException] = field(default_factory=asyncio.Queue)
     last_poll: float = float("-inf")
     polls: int = 0
@@ -94,6 +100,8 @@ class SharedPoller:
         self.requests = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pushed: list[Mapping[str, Any]] = []  # webhook entries ({"job": {...}} or {"job_id": ...}) to judge
+        self.pushes = 0
 
     # -- subscribers ------------------------------------------------------------------------------
     def subscribe(self, subscription: Subscription) -> None:
@@ -126,6 +134,12 @@ class SharedPoller:
                 await self._task
         await self.client.aclose()
 
+    def push(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Job changes delivered by webhook: judged by every subscriber before the next poll."""
+        if entries:
+            self._pushed.extend(entries)
+            self._wake.set()
+
     # -- the loop ---------------------------------------------------------------------------------
     async def _fetch(self, query: JobsQuery) -> Page[RawJob]:
         self.requests += 1
@@ -136,6 +150,9 @@ class SharedPoller:
 
     async def _run(self) -> None:
         while self.subscribers:
+            if self._pushed:
+                pushed, self._pushed = self._pushed, []
+                await self._judge(pushed)
             tick = self._tick()
             started = time.monotonic()
             due = [s for s in self.subscribers if s.due(started, tick)]
@@ -145,6 +162,8 @@ class SharedPoller:
             now = time.monotonic()
             waits = [s.last_poll + s.interval - now for s in self.subscribers]
             self._wake.clear()
+            if self._pushed:
+                continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(min(waits, default=tick), 0.0))
 
@@ -171,6 +190,39 @@ class SharedPoller:
             await one(sub)
             await asyncio.sleep(0)
         pages.settle()
+
+    async def _jobs_of(self, entries: list[Mapping[str, Any]]) -> list[RawJob]:
+        """The delivered jobs; an entry naming only its job (an appointment event) is read with ``GET /jobs/{id}``."""
+        jobs: list[RawJob] = []
+        for entry in entries:
+            job, job_id = entry.get("job"), entry.get("job_id")
+            if isinstance(job, dict):
+                jobs.append(job)
+            elif isinstance(job_id, str):
+                try:
+                    self.requests += 1
+                    jobs.append(await self.client.call(ops.get_job_raw(job_id)))
+                except Exception as exc:  # the poll finds the change: only the fast path is lost
+                    log.warning("Housecall Pro: job %s of a webhook could not be read (%s)", job_id, type(exc).__name__)
+        return jobs
+
+    async def _judge(self, entries: list[Mapping[str, Any]]) -> None:
+        jobs = await self._jobs_of(entries)
+        if not jobs:
+            return
+        self.pushes += 1
+        now = datetime.now(UTC)
+        for sub in list(self.subscribers):
+            if not sub.webhooks or sub.state is None:
+                continue  # not for webhooks; or before its first poll, which reads the account (go-live rules)
+            detector = Detector(sub.settings, sub.state, now)
+            for job in jobs:
+                detector.observe(job)
+            result = detector.finish()
+            if result.events or result.state.records is not sub.state.records:
+                sub.state = result.state
+                sub.results.put_nowait(result)
+            await asyncio.sleep(0)
 
 
 async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[ClientConfig]]) -> SharedPoller:

@@ -2,7 +2,8 @@
 
 Starting an Airflow (migrate a metadata DB, four components, every DAG parsed) costs about a minute; the
 scenarios themselves are what prove behaviour. So the package starts one stack (``e2e``) with every DAG the
-scenarios use (the example DAGs, and ``tests/e2e/dags``: the one-asset-two-watchers DAG and the masking probe)
+scenarios use (the example DAGs, and ``tests/e2e/dags``: the one-asset-two-watchers DAG, the masking probe and
+the webhook scenario's DAGs)
 and each scenario gets it through the ``airflow`` fixture, starting from what a fresh Airflow would give it:
 
 - nothing runs: every DAG paused, every run deleted (so an @continuous DAG's sensor starts afresh), no trigger
@@ -44,6 +45,7 @@ SCENARIOS = (
     "test_continuous_dags_handle_each_change_once_over_consecutive_runs",
     "test_one_asset_two_watchers_through_a_triggerer_kill",
     "test_each_change_is_processed_once_through_two_triggerers_a_kill_and_a_pause",
+    "test_webhooks_end_to_end",
     "test_no_secret_and_no_trigger_failure_anywhere_after_every_scenario",
 )
 
@@ -53,6 +55,7 @@ class SharedAirflow:
     stack: AirflowStack
     crm: Path  # the example DAGs' CRM (SQLite), connection ``hcp_crm``
     processed: Path  # the two-watchers DAG's log of processed events (``HCP_E2E_LOG``)
+    webhook_log: Path  # the webhook scenario's DAGs' log (``HCP_E2E_WEBHOOK_LOG``)
     ran: list[str] = field(default_factory=list)  # the scenarios that ran on it, in order
 
 
@@ -78,10 +81,13 @@ def admin(sandbox: SandboxWithSinks) -> Iterator[SinkAdmin]:
 
 @pytest.fixture(scope="package")
 def e2e(sandbox: SandboxWithSinks, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedAirflow]:
+    from tests.e2e.test_webhooks import webhook_env  # (that module imports this one)
+
     SinkAdmin(sandbox.url).reset(seed=1)  # once: whatever earlier tests did to the world, faults or clock
     scratch = tmp_path_factory.mktemp("e2e")
-    crm, processed = scratch / "crm.db", scratch / "processed.db"
+    crm, processed, webhook_log = scratch / "crm.db", scratch / "processed.db", scratch / "webhook-processed.db"
     env = {
+        **webhook_env(sandbox, webhook_log),  # its own connection, with the webhook secret
         **sandbox.airflow_connections(),  # the SMS and SMTP sinks
         f"AIRFLOW_CONN_{CONN_ID.upper()}": conn_json(sandbox.url, timeout=10),
         "AIRFLOW_CONN_HCP_CRM": json.dumps({"conn_type": "sqlite", "host": str(crm)}),
@@ -91,7 +97,7 @@ def e2e(sandbox: SandboxWithSinks, tmp_path_factory: pytest.TempPathFactory) -> 
     }
     bundles = {"hcp_e2e_examples": EXAMPLE_DAGS, "hcp_e2e_dags": E2E_DAGS}
     with AirflowStack(scratch / "airflow-home", bundles, env=env) as stack:
-        yield SharedAirflow(stack, crm, processed)
+        yield SharedAirflow(stack, crm, processed, webhook_log)
 
 
 @pytest.fixture
@@ -117,6 +123,6 @@ def forget(e2e: SharedAirflow) -> None:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "asset_state_store" in tables:  # Airflow >= 3.3: watcher states in their assets' stores
             db.execute("DELETE FROM asset_state_store WHERE key LIKE 'housecallpro.%'")
-    for db_file in (e2e.crm, e2e.processed):
+    for db_file in (e2e.crm, e2e.processed, e2e.webhook_log):
         for path in (db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
             path.unlink(missing_ok=True)

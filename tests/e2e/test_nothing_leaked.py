@@ -3,8 +3,8 @@
 This runs last on the stack (``SCENARIOS`` in conftest.py). It stops every component, so their output is flushed
 and complete, then searches everything under AIRFLOW_HOME — task logs (worker and triggerer parts), component
 output, the metadata DB file (XComs, rendered fields, trigger kwargs, the log table), config — for the Housecall
-Pro API key and the SMS sink's auth token, and every triggerer's output (each life of each triggerer, through the
-kills and restarts) for a trigger that failed or a trigger runner that died.
+Pro API key, the webhook signing secret and the SMS sink's auth token, and every triggerer's output (each life of
+each triggerer, through the kills and restarts) for a trigger that failed or a trigger runner that died.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import API_KEY
 from tests.e2e.conftest import SCENARIOS, SharedAirflow
+from tests.e2e.test_webhooks import SECRET as WEBHOOK_SECRET
 from tests.e2e.triggerer_output import trigger_failures, triggerer_output
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +36,7 @@ def test_no_secret_and_no_trigger_failure_anywhere_after_every_scenario(e2e: Sha
     assert clear == {}, clear
     assert all("probe " in line for line in echoed), echoed
     assert sms_token and stack.lines_containing(sms_token) == {}
+    assert stack.lines_containing(WEBHOOK_SECRET) == {}
 
     output = triggerer_output(stack)
     assert len(output) >= 1 + len(stack.killed), sorted(output)  # the first life, and one per restart

@@ -87,3 +87,19 @@ def test_any_delivery_pattern_processes_each_id_exactly_once(deliveries: list[tu
             assert processed_by.setdefault(event_id, run_no) == run_no  # never processed by two runs
     shown = {f"e{i}" for _, ids, _ in deliveries for i in ids}
     assert set(processed_by) == shown
+
+
+def test_raw_webhook_events_are_selected_once_by_their_webhook_id() -> None:
+    """``webhook_events()`` shares the selection: a retried delivery (same body, same ``webhook.id``) once."""
+    ledger = Ledger()
+
+    def raw(hook_id: str) -> dict[str, Any]:
+        return {
+            "webhook": {"id": hook_id, "event": "invoice.paid", "received_at": "2026-12-07T00:00:00Z"},
+            "invoice": {},
+        }
+
+    chosen, claims = select([(raw("h1"), 10), (raw("h2"), 11), (raw("h1"), 12)], ledger, "r1")
+    assert [e["webhook"]["id"] for e in chosen] == ["h1", "h2"]
+    ledger.claim("r1", claims)
+    assert select([(raw("h1"), 13), (raw("h3"), 14)], ledger, "r2")[0] == [raw("h3")]
