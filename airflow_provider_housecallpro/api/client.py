@@ -87,11 +87,22 @@ class HousecallProClient:
 
 
 class AsyncHousecallProClient:
-    """Asynchronous client (``httpx.AsyncClient``). Use as an async context manager."""
+    """Asynchronous client (``httpx.AsyncClient``). Use as an async context manager.
 
-    def __init__(self, config: ClientConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    ``http``: a shared, credential-free pool (:mod:`.pool`) to send through instead of a client of its own; it is
+    not closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
         self.core = HttpCore(config)
-        self._http = httpx.AsyncClient(timeout=self.core.timeout(), transport=transport)
+        self._owned = http is None
+        self._http = http or httpx.AsyncClient(timeout=self.core.timeout(), transport=transport)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.core.config!r})"
@@ -104,7 +115,7 @@ class AsyncHousecallProClient:
                 await asyncio.sleep(delay)
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = await self._http.send(self.core.build(self._http, request))
+                outcome = await self._http.send(self.core.build(self._http, request), follow_redirects=False)
             except httpx.TransportError as exc:
                 outcome = exc
             try:
@@ -126,7 +137,8 @@ class AsyncHousecallProClient:
             page_no = page.next_page
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owned:
+            await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,12 +1,16 @@
 """One poll per Housecall Pro account per triggerer process, shared by every job trigger on it.
 
 Each trigger *subscribes* with its own detector (filter, state, cursor, event cap). The account's
-:class:`SharedPoller` owns the one HTTP client (created once, in a thread, off the event loop) and one loop
-that, every tick, runs the poll plans of the subscribers that are due one after another: identical page requests
+:class:`SharedPoller` holds its connection's client settings (looked up once) and one timer; when the timer fires,
+a short-lived task runs the poll plans of the subscribers that are due one after another: identical page requests
 (the idle poll's first page, the upcoming-window ranges) are fetched once and handed to every plan that asks,
 and a plan that needs more (an older cursor after a restart, a late joiner) reads further on its own. A
-failing fetch fails every plan that waited on it with the same error. The last subscriber leaving stops the
-loop and closes the client.
+failing fetch fails every plan that waited on it with the same error; retries, back-off and ``Retry-After`` are
+the account's own (they delay no other account). The last subscriber leaving stops the poller.
+
+Many accounts: every poller sends through one connection pool per API base URL (:mod:`..api.pool`, credentials
+per request), and poll starts across accounts are at least ``_Slots.GAP`` apart, so a thousand accounts coming
+due together (a triggerer starting) are spread out instead of stalling the loop in one herd.
 
 Sharing is per event loop (one triggerer process runs one loop). Poke mode keeps its own poll: it runs in
 workers.
@@ -24,7 +28,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from airflow_provider_housecallpro.api import operations as ops
+from airflow_provider_housecallpro.api import pool
 from airflow_provider_housecallpro.api.client import AsyncHousecallProClient
 from airflow_provider_housecallpro.api.core import ClientConfig
 from airflow_provider_housecallpro.api.models import Page, RawJob
@@ -85,15 +92,49 @@ class _TickPages:
                 pending.exception()  # retrieved: no "exception never retrieved" warnings
 
 
+class _Slots:
+    """Start times of polls in one event loop, at least ``GAP`` apart: accounts due at the same moment (a
+    triggerer starting 1,000 of them, or phases that drifted together) start one after another instead of in one
+    herd, and keep the phases they got. A few accounts never wait: only a taken slot moves a poll."""
+
+    GAP = 0.002  # seconds: at most 500 poll starts a second
+
+    def __init__(self) -> None:
+        self.taken: set[int] = set()
+
+    def take(self, when: float) -> int:
+        slot = math.ceil(when / self.GAP)
+        while slot in self.taken:
+            slot += 1
+        self.taken.add(slot)
+        return slot
+
+    def free(self, slot: int | None) -> None:
+        if slot is not None:
+            self.taken.discard(slot)
+
+
+_SLOTS: dict[int, _Slots] = {}
+
+
 class SharedPoller:
-    def __init__(self, key: tuple[int, AccountKey], client: AsyncHousecallProClient) -> None:
+    """One account's poll: between polls it holds its subscribers' states and one timer (no task, no client of its
+    own: it sends through the process's shared pool, :mod:`~airflow_provider_housecallpro.api.pool`)."""
+
+    def __init__(
+        self, key: tuple[int, AccountKey], client: AsyncHousecallProClient, http: httpx.AsyncClient | None = None
+    ) -> None:
         self.key = key
         self.loop = asyncio.get_running_loop()
         self.client = client
+        self.http = http  # the shared pool this poller holds a reference to (released when it stops)
         self.subscribers: list[Subscription] = []
         self.requests = 0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._slot: int | None = None
+        self._polling: asyncio.Task[None] | None = None
+        self._slots = _SLOTS.setdefault(key[0], _Slots())
 
     # -- subscribers ------------------------------------------------------------------------------
     def subscribe(self, subscription: Subscription) -> None:
@@ -109,44 +150,67 @@ class SharedPoller:
         elif subscription.delay > 0:
             subscription.last_poll = earliest - interval
         self.subscribers.append(subscription)
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"housecallpro-poller-{self.key[1]}")
+        if self._polling is None:
+            self._arm()
 
     async def unsubscribe(self, subscription: Subscription) -> None:
         with contextlib.suppress(ValueError):
             self.subscribers.remove(subscription)
-        if self.subscribers:
+        if self.subscribers or self.closed:
             return
+        self.closed = True
         if _POLLERS.get(self.key) is self:
             del _POLLERS[self.key]
-        if self._task is not None:
-            self._task.cancel()
+        self._disarm()
+        if self._polling is not None and self._polling is not asyncio.current_task():
+            self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await self._polling
         await self.client.aclose()
+        if self.http is not None:
+            await pool.release(self.http)
 
-    # -- the loop ---------------------------------------------------------------------------------
+    # -- the timer --------------------------------------------------------------------------------
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._slots.free(self._slot)
+        self._slot = None
+
+    def _arm(self) -> None:
+        """One timer for when the next subscriber is due, at a free slot."""
+        self._disarm()
+        if not self.subscribers or self.closed:
+            return
+        due = min(s.last_poll + s.interval for s in self.subscribers)
+        self._slot = self._slots.take(max(due, time.monotonic()))
+        self._timer = self.loop.call_later(max(self._slot * self._slots.GAP - time.monotonic(), 0.0), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._slots.free(self._slot)  # in the past now: no poll asks for it again
+        self._slot = None
+        self._polling = self.loop.create_task(self._poll_due(), name=f"housecallpro-poll-{self.key[1][0]}")
+
+    async def _poll_due(self) -> None:
+        try:
+            tick = self._tick()
+            started = time.monotonic()
+            due = [s for s in self.subscribers if s.due(started, tick)]
+            if due:
+                await self._poll(due, started)
+        finally:
+            self._polling = None
+            self._arm()
+
+    # -- the poll ---------------------------------------------------------------------------------
     async def _fetch(self, query: JobsQuery) -> Page[RawJob]:
         self.requests += 1
         return await self.client.call(ops.list_jobs_raw(query))
 
     def _tick(self) -> float:
         return min((s.interval for s in self.subscribers), default=60.0)
-
-    async def _run(self) -> None:
-        while self.subscribers:
-            tick = self._tick()
-            started = time.monotonic()
-            due = [s for s in self.subscribers if s.due(started, tick)]
-            if due:
-                await self._poll(due, started)
-            # Sleep until the next subscriber is due, or a new one joins.
-            now = time.monotonic()
-            waits = [s.last_poll + s.interval - now for s in self.subscribers]
-            self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(min(waits, default=tick), 0.0))
 
     async def _poll(self, due: list[Subscription], started: float) -> None:
         pages = _TickPages(self._fetch)
@@ -167,14 +231,16 @@ class SharedPoller:
         # One plan after another, yielding in between: the first plan fetches, the others are fed from the tick's
         # pages, and the loop runs other triggers between plans (1,000 plans resumed in one batch would stall it
         # for their whole CPU time).
-        for sub in due:
+        for index, sub in enumerate(due):
             await one(sub)
-            await asyncio.sleep(0)
+            if index + 1 < len(due):
+                await asyncio.sleep(0)
         pages.settle()
 
 
 async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[ClientConfig]]) -> SharedPoller:
-    """The running poller for ``account`` in this event loop, created (with its client) on first use."""
+    """The running poller for ``account`` in this event loop, created on first use (its connection looked up
+    once; its requests sent through the shared pool of its API base URL)."""
     loop = asyncio.get_running_loop()
     key = (id(loop), account)
     poller = _POLLERS.get(key)
@@ -187,9 +253,8 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
     _CREATING[key] = future
     try:
         client_config = await config()
-        # httpx builds its TLS context when the client is made (~15 ms of CPU): not on the event loop.
-        client = await asyncio.to_thread(AsyncHousecallProClient, client_config)
-        poller = SharedPoller(key, client)
+        http = await pool.acquire(client_config.base_url)
+        poller = SharedPoller(key, AsyncHousecallProClient(client_config, http=http), http)
         _POLLERS[key] = poller
         future.set_result(poller)
         return poller
