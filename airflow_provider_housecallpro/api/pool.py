@@ -23,9 +23,10 @@ import httpx
 LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
 
 
-def no_cookies() -> httpx.Cookies:
-    """A cookie jar that stores nothing: a cookie one account's answer sets is never sent for another."""
-    return httpx.Cookies(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+def no_cookies() -> CookieJar:
+    """A cookie jar that stores nothing: a cookie one account's answer sets is never sent for another. (A jar, not
+    an ``httpx.Cookies``: the client copies the cookies of one of those into a default jar, losing the policy.)"""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def make_client(limits: httpx.Limits = LIMITS) -> httpx.AsyncClient:
