@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
-# ~100 polls a second (1,000 accounts at a 10 s interval) need a handful of connections at a time; the rest is
-# room for slow answers (an account timing out holds one connection until its timeout).
-LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+# ~100 polls a second (1,000 accounts at a 10 s interval) need a few connections at a time when answers take
+# tens of milliseconds; the rest is room for slow answers (an account timing out holds one until its timeout).
+# Requests beyond it wait in the pool's gate (a FIFO semaphore), not in httpcore's queue, whose every request
+# scans every queued request and connection (a thousand queued requests cost seconds of CPU).
+IN_FLIGHT = 20
+LIMITS = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=5.0)
 
 
 def no_cookies() -> CookieJar:
@@ -35,20 +38,23 @@ def make_client(limits: httpx.Limits = LIMITS) -> httpx.AsyncClient:
 
 
 @dataclass(eq=False)
-class _Pool:
+class SharedHttp:
+    """A shared client and the gate every request through it passes (at most ``IN_FLIGHT`` at a time)."""
+
     client: httpx.AsyncClient
+    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(IN_FLIGHT))
     users: int = 0
 
 
-_POOLS: dict[tuple[int, str], _Pool] = {}
-_CREATING: dict[tuple[int, str], asyncio.Future[_Pool]] = {}
+_POOLS: dict[tuple[int, str], SharedHttp] = {}
+_CREATING: dict[tuple[int, str], asyncio.Future[SharedHttp]] = {}
 
 
 def _key(base_url: str) -> tuple[int, str]:
     return (id(asyncio.get_running_loop()), base_url.rstrip("/"))
 
 
-async def acquire(base_url: str) -> httpx.AsyncClient:
+async def acquire(base_url: str) -> SharedHttp:
     """The shared client for ``base_url`` in this event loop (created on first use, off the loop)."""
     key = _key(base_url)
     pool = _POOLS.get(key)
@@ -57,11 +63,11 @@ async def acquire(base_url: str) -> httpx.AsyncClient:
         if creating is not None:
             pool = await asyncio.shield(creating)
         else:
-            future: asyncio.Future[_Pool] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[SharedHttp] = asyncio.get_running_loop().create_future()
             _CREATING[key] = future
             try:
                 # httpx builds its TLS context when the client is made (~15 ms of CPU): not on the event loop.
-                pool = _Pool(await asyncio.to_thread(make_client))
+                pool = SharedHttp(await asyncio.to_thread(make_client))
                 _POOLS[key] = pool
                 future.set_result(pool)
             except BaseException as exc:
@@ -71,21 +77,21 @@ async def acquire(base_url: str) -> httpx.AsyncClient:
             finally:
                 del _CREATING[key]
     pool.users += 1
-    return pool.client
+    return pool
 
 
-async def release(client: httpx.AsyncClient) -> None:
+async def release(shared: SharedHttp) -> None:
     """One user fewer; the last one closes the pool."""
+    shared.users -= 1
+    if shared.users > 0:
+        return
     for key, pool in list(_POOLS.items()):
-        if pool.client is client:
-            pool.users -= 1
-            if pool.users <= 0:
-                del _POOLS[key]
-                with contextlib.suppress(Exception):
-                    await client.aclose()
-            return
+        if pool is shared:
+            del _POOLS[key]
+    with contextlib.suppress(Exception):
+        await shared.client.aclose()
 
 
-def open_pools() -> list[httpx.AsyncClient]:
-    """The shared clients of this process (tests and benchmarks)."""
-    return [pool.client for pool in _POOLS.values()]
+def open_pools() -> list[SharedHttp]:
+    """The shared pools of this process (tests and benchmarks)."""
+    return list(_POOLS.values())

@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from airflow_provider_housecallpro.api import operations as ops
 from airflow_provider_housecallpro.api import pool
 from airflow_provider_housecallpro.api.client import AsyncHousecallProClient
@@ -122,7 +120,7 @@ class SharedPoller:
     own: it sends through the process's shared pool, :mod:`~airflow_provider_housecallpro.api.pool`)."""
 
     def __init__(
-        self, key: tuple[int, AccountKey], client: AsyncHousecallProClient, http: httpx.AsyncClient | None = None
+        self, key: tuple[int, AccountKey], client: AsyncHousecallProClient, http: pool.SharedHttp | None = None
     ) -> None:
         self.key = key
         self.loop = asyncio.get_running_loop()
@@ -254,7 +252,7 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
     try:
         client_config = await config()
         http = await pool.acquire(client_config.base_url)
-        poller = SharedPoller(key, AsyncHousecallProClient(client_config, http=http), http)
+        poller = SharedPoller(key, AsyncHousecallProClient(client_config, shared=http), http)
         _POLLERS[key] = poller
         future.set_result(poller)
         return poller

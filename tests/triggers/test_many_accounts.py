@@ -129,7 +129,8 @@ def test_accounts_share_one_pool_and_no_request_carries_another_accounts_credent
         await asyncio.to_thread(admin.clear_requests)
         tasks = [asyncio.create_task(first_event(on(template, a.conn_id))) for a in accounts]
         await until(lambda: len(active_pollers()) == len(accounts), "a poller per account")
-        shared = {id(p.client._http) for p in active_pollers()}
+        pollers = active_pollers()
+        shared = {id(p.client._http) for p in pollers} | {id(p.http.client) for p in pollers if p.http}
         pools = len(pool.open_pools())
         log = await until_counts(admin, [n for n in names if n != names[2]], 6, "six requests of every account")
         redirected = await tasks[2]  # the redirect was refused: that account's trigger reports it and ends
