@@ -75,6 +75,21 @@ async def scenario(kind: str, n: int, accounts: int, interval: float, rounds: in
             stalls.append(late)
             worst[phase["name"]] = max(worst[phase["name"]], late)
 
+    import gc
+
+    gc_worst = {"start": 0.0, "steady": 0.0}
+    gc_began = [0.0]
+
+    def gc_watch(event: str, info: dict[str, Any]) -> None:  # the stalls' share that is the garbage collector's
+        if event == "start":
+            gc_began[0] = time.perf_counter()
+        else:
+            pause = (time.perf_counter() - gc_began[0]) * 1000
+            gc_worst[phase["name"]] = max(gc_worst[phase["name"]], pause)
+            if pause > 20 and os.environ.get("HCP_BENCH_OBJECTS"):
+                print(f"gc {phase['name']} {pause:.0f} ms {info}", file=sys.stderr)
+
+    gc.callbacks.append(gc_watch)
     state = await asyncio.to_thread(live_state, url) if kind == "ours" else None
 
     def make(i: int) -> Any:
@@ -113,7 +128,7 @@ async def scenario(kind: str, n: int, accounts: int, interval: float, rounds: in
     await asyncio.sleep(interval)
     idle_cpu_rate = (time.process_time() - cpu_idle0) / interval  # the monitor's own cost, subtracted
     rss0 = rss_kib()
-    worst["start"] = 0.0
+    worst["start"] = gc_worst["start"] = 0.0
     tasks = []
     for i in range(n):  # as the triggerer's create_triggers does: yield to the loop around each trigger it makes
         await asyncio.sleep(0)
@@ -131,6 +146,11 @@ async def scenario(kind: str, n: int, accounts: int, interval: float, rounds: in
     for entry in log:
         per_account[entry["account"]] = per_account.get(entry["account"], 0) + 1
     rss1 = rss_kib()
+    if os.environ.get("HCP_BENCH_OBJECTS"):  # what the garbage collector walks: the most common kinds of object
+        from collections import Counter
+
+        kinds = Counter(type(o).__qualname__ for o in gc.get_objects())
+        print(len(gc.get_objects()), kinds.most_common(40), file=sys.stderr)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -145,6 +165,8 @@ async def scenario(kind: str, n: int, accounts: int, interval: float, rounds: in
         "stall_start_ms": worst["start"],
         "stall_steady_ms": worst["steady"],
         "cpu_per_idle_poll_ms": max(cpu - idle_cpu_rate * elapsed, 0.0) * 1000 / polls,
+        "gc_start_ms": gc_worst["start"],
+        "gc_steady_ms": gc_worst["steady"],
     }
 
 
@@ -378,7 +400,7 @@ def main() -> None:
     print("| N | where | metric | ours | http provider |")
     print("|---|---|---|---|---|")
     for (kind, n, where), _ in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][1])):
-        if kind != "ours" or ("http", n, where) not in rows:
+        if kind != "ours":
             continue
         for key, label, digits in metrics:
             if where == "N accounts":
@@ -386,7 +408,7 @@ def main() -> None:
             elif key.startswith("account_"):
                 continue
             ours = spread(rows[("ours", n, where)][key], digits)
-            http = spread(rows[("http", n, where)][key], digits)
+            http = spread(rows.get(("http", n, where), {}).get(key, []), digits)
             print(f"| {n:,} | {where} | {label} | {ours} | {http} |")
     print()
     for label, value in offline.items():

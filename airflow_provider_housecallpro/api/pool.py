@@ -23,7 +23,7 @@ import httpx
 # Requests beyond it wait in the pool's gate (a FIFO semaphore), not in httpcore's queue, whose every request
 # scans every queued request and connection (a thousand queued requests cost seconds of CPU).
 IN_FLIGHT = 20
-LIMITS = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=5.0)
+LIMITS = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=4.0)
 
 
 def no_cookies() -> CookieJar:

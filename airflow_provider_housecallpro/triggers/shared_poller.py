@@ -236,6 +236,17 @@ class SharedPoller:
         pages.settle()
 
 
+_LOOKUPS: dict[int, asyncio.Lock] = {}
+
+
+def _lookup_gate(loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+    gate = _LOOKUPS.get(id(loop))
+    if gate is None or getattr(gate, "_hcp_loop", None) is not loop:
+        gate = _LOOKUPS[id(loop)] = asyncio.Lock()
+        gate._hcp_loop = loop  # type: ignore[attr-defined]  # a dead loop's id may be reused
+    return gate
+
+
 async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[ClientConfig]]) -> SharedPoller:
     """The running poller for ``account`` in this event loop, created on first use (its connection looked up
     once; its requests sent through the shared pool of its API base URL)."""
@@ -250,7 +261,11 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
     future: asyncio.Future[SharedPoller] = asyncio.get_running_loop().create_future()
     _CREATING[key] = future
     try:
-        client_config = await config()
+        # One account's connection lookup at a time: each masks the account's API key, and Airflow's secrets
+        # masker recompiles one pattern of every key it holds per new key (~10 ms at a thousand keys); a thousand
+        # lookups answered together would do that in one go and stall the loop for seconds.
+        async with _lookup_gate(loop):
+            client_config = await config()
         http = await pool.acquire(client_config.base_url)
         poller = SharedPoller(key, AsyncHousecallProClient(client_config, shared=http), http)
         _POLLERS[key] = poller
