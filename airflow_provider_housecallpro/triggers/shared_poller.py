@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,7 +113,7 @@ class _Slots:
             self.taken.discard(slot)
 
 
-_SLOTS: dict[int, _Slots] = {}
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = weakref.WeakKeyDictionary()
 
 
 class SharedPoller:
@@ -132,7 +133,7 @@ class SharedPoller:
         self._timer: asyncio.TimerHandle | None = None
         self._slot: int | None = None
         self._polling: asyncio.Task[None] | None = None
-        self._slots = _SLOTS.setdefault(key[0], _Slots())
+        self._slots = _SLOTS.setdefault(self.loop, _Slots())
 
     # -- subscribers ------------------------------------------------------------------------------
     def subscribe(self, subscription: Subscription) -> None:
@@ -236,14 +237,13 @@ class SharedPoller:
         pages.settle()
 
 
-_LOOKUPS: dict[int, asyncio.Lock] = {}
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _lookup_gate(loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
-    gate = _LOOKUPS.get(id(loop))
-    if gate is None or getattr(gate, "_hcp_loop", None) is not loop:
-        gate = _LOOKUPS[id(loop)] = asyncio.Lock()
-        gate._hcp_loop = loop  # type: ignore[attr-defined]  # a dead loop's id may be reused
+    gate = _LOOKUPS.get(loop)
+    if gate is None:
+        gate = _LOOKUPS[loop] = asyncio.Lock()
     return gate
 
 
