@@ -90,7 +90,8 @@ lock: setup
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) .pytest_cache .mypy_cache .ruff_cache .demo
 
-## bench: polling cost, ours vs the http provider's HttpEventTrigger, the look-back's cost, webhooks vs polling (not part of make test; ~27 min)
+## bench: polling cost (one account, and N accounts up to 1,000), ours vs the http provider's HttpEventTrigger, the
+## look-back's cost, webhooks vs polling (not part of make test; ~42 min)
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_triggers.py $(BENCH_ARGS)
 	$(VENV)/bin/python benchmarks/bench_lookback.py

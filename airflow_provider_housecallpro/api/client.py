@@ -6,6 +6,7 @@ They only send, sleep and feed outcomes back to the core; everything else is dec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -18,6 +19,7 @@ from airflow_provider_housecallpro.api.core import ApiRequest, ClientConfig, Htt
 from airflow_provider_housecallpro.api.errors import HousecallProDecodeError
 from airflow_provider_housecallpro.api.models import Page
 from airflow_provider_housecallpro.api.operations import Operation
+from airflow_provider_housecallpro.api.pool import SharedHttp
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -87,11 +89,23 @@ class HousecallProClient:
 
 
 class AsyncHousecallProClient:
-    """Asynchronous client (``httpx.AsyncClient``). Use as an async context manager."""
+    """Asynchronous client (``httpx.AsyncClient``). Use as an async context manager.
 
-    def __init__(self, config: ClientConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    ``shared``: a credential-free pool shared by many accounts (:mod:`.pool`) to send through instead of a client
+    of its own (each request waits for its gate; back-off sleeps hold nothing); :meth:`aclose` leaves it open.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        shared: SharedHttp | None = None,
+    ) -> None:
         self.core = HttpCore(config)
-        self._http = httpx.AsyncClient(timeout=self.core.timeout(), transport=transport)
+        self._owned = shared is None
+        self._http = shared.client if shared else httpx.AsyncClient(timeout=self.core.timeout(), transport=transport)
+        self._gate: contextlib.AbstractAsyncContextManager[Any] = shared.gate if shared else contextlib.nullcontext()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.core.config!r})"
@@ -104,7 +118,8 @@ class AsyncHousecallProClient:
                 await asyncio.sleep(delay)
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = await self._http.send(self.core.build(self._http, request))
+                async with self._gate:
+                    outcome = await self._http.send(self.core.build(self._http, request), follow_redirects=False)
             except httpx.TransportError as exc:
                 outcome = exc
             try:
@@ -126,7 +141,8 @@ class AsyncHousecallProClient:
             page_no = page.next_page
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owned:
+            await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self

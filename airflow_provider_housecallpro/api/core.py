@@ -166,8 +166,13 @@ class HttpCore:
         return httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout)
 
     def build(self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest) -> httpx.Request:
+        # Credentials and timeouts per request: the client may be a pool shared by many accounts (:mod:`.pool`).
         return client.build_request(
-            request.method, request.url(self.config.base_url), json=request.json, headers=self.headers()
+            request.method,
+            request.url(self.config.base_url),
+            json=request.json,
+            headers=self.headers(),
+            timeout=self.timeout(),
         )
 
     # -- the attempt loop -------------------------------------------------------------------------

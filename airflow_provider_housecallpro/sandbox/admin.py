@@ -72,6 +72,11 @@ class SandboxAdmin:
         self._call("DELETE", "/requests")
 
     # faults
+    def add_account(self, name: str, api_key: str) -> None:
+        """Another account on the sandbox's world: requests with ``api_key`` are logged as ``name`` and match the
+        faults queued with ``account=name``."""
+        self._call("POST", "/accounts", {"name": name, "api_key": api_key})
+
     def fault(self, kind: str, **params: Any) -> JSON:
         """Queue one fault rule, e.g. ``fault("status", status=429, retry_after="2", path="/jobs")``."""
         rule: JSON = self._call("POST", "/faults", {"kind": kind, **params})

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import operations
 from .catalog import STATUS_FILTERS
 from .clock import Clock, fmt_ts, parse_ts
-from .faults import ADMIN_PREFIX, FaultQueue, RequestLog, SandboxMiddleware, install_log_filter
+from .faults import ADMIN_PREFIX, Accounts, FaultQueue, RequestLog, SandboxMiddleware, install_log_filter
 from .records import (
     CUSTOMER_SORT_KEYS,
     EMPLOYEE_SORT_KEYS,
@@ -36,6 +36,7 @@ from .render import render_customer, render_employee, render_job
 from .webhooks import WebhookSender
 from .world import World
 
+DEFAULT_ACCOUNT = "default"  # the name of the account of the sandbox's own API key
 T = TypeVar("T")
 MAX_PAGE_SIZE = 200
 REQUIRED_ONE_OF = ("first_name", "last_name", "email", "mobile_number", "home_number", "work_number")
@@ -425,6 +426,31 @@ def _admin_routes(
     return router
 
 
+def _account_routes(accounts: Accounts) -> APIRouter:
+    """More accounts on the one world: each its own API key, named in the request log (a triggerer serving many
+    Housecall Pro accounts, each with its own connection)."""
+    router = APIRouter(prefix=ADMIN_PREFIX)
+
+    @router.get("/accounts")
+    async def list_accounts() -> JSONResponse:
+        return JSONResponse({"accounts": sorted(set(accounts.values()))})
+
+    @router.post("/accounts")
+    async def add_account(request: Request) -> JSONResponse:
+        body = await _admin_body(request)
+        name, key = body.get("name"), body.get("api_key")
+        if not isinstance(name, str) or not name:
+            raise WorldError(422, "name must be a non-empty string")
+        if not isinstance(key, str) or not key.strip():
+            raise WorldError(422, "api_key must be a non-empty string")
+        if accounts.get(key, name) != name:
+            raise WorldError(409, "api_key belongs to another account")
+        accounts[key] = name
+        return JSONResponse({"name": name}, status_code=201)
+
+    return router
+
+
 async def _admin_body(request: Request) -> JSON:
     try:
         return await _body(request, empty_ok=True)
@@ -448,6 +474,7 @@ def create_app(
     """
     world = World(seed, Clock(now))
     faults, log = FaultQueue(), RequestLog()
+    accounts = Accounts({api_key: DEFAULT_ACCOUNT})
     app = FastAPI(
         title="Housecall Pro sandbox", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
     )
@@ -456,9 +483,10 @@ def create_app(
     app.state.webhooks = webhooks
     app.include_router(_hcp_routes(world))
     app.include_router(_admin_routes(world, faults, log, on_reset, webhooks))
+    app.include_router(_account_routes(accounts))
     for router in routers:
         app.include_router(router)
-    app.add_middleware(SandboxMiddleware, world=world, faults=faults, log=log, api_key=api_key)
+    app.add_middleware(SandboxMiddleware, world=world, faults=faults, log=log, accounts=accounts)
     install_log_filter()
 
     @app.exception_handler(HCPError)

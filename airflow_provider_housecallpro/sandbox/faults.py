@@ -25,9 +25,9 @@ from .world import World
 
 ADMIN_PREFIX = "/_sandbox"
 FAULT_KINDS = ("status", "delay", "drop", "malformed", "mutate")
-_RULE_KEYS = frozenset({"kind", "method", "path", "times", "after", "page"})
+_RULE_KEYS = frozenset({"kind", "method", "path", "times", "after", "page", "account"})
 _KIND_KEYS: dict[str, frozenset[str]] = {
-    "status": frozenset({"status", "retry_after", "body", "content_type"}),
+    "status": frozenset({"status", "retry_after", "body", "content_type", "location", "set_cookie"}),
     "delay": frozenset({"seconds", "when"}),
     "drop": frozenset({"when"}),
     "malformed": frozenset({"body"}),
@@ -76,13 +76,15 @@ class FaultRule:
     after: int
     page: int | None
     params: dict[str, Any]
+    account: str | None = None  # only requests made with this account's key (None: any)
     fired: int = 0
     skipped: int = 0
     last_error: str | None = None
 
-    def matches(self, method: str, path: str, page: int | None) -> bool:
+    def matches(self, method: str, path: str, page: int | None, account: str | None = None) -> bool:
         return (
-            (self.method is None or self.method == method)
+            (self.account is None or self.account == account)
+            and (self.method is None or self.method == method)
             and path_matches(self.path, path)
             and (self.page is None or self.page == page)
         )
@@ -113,6 +115,8 @@ def build_rule(rule_id: str, spec: Mapping[str, Any]) -> FaultRule:
     method, path = spec.get("method"), spec.get("path")
     _check(method is None or isinstance(method, str), "method must be a string")
     _check(path is None or (isinstance(path, str) and path.startswith("/")), "path must start with /")
+    account = spec.get("account")
+    _check(account is None or (isinstance(account, str) and bool(account)), "account must be an account name")
     params = {k: v for k, v in spec.items() if k not in _RULE_KEYS}
     if kind != "mutate":
         unknown = sorted(set(params) - _KIND_KEYS[kind])
@@ -120,7 +124,7 @@ def build_rule(rule_id: str, spec: Mapping[str, Any]) -> FaultRule:
     if kind == "status":
         status = params.get("status")
         _check(isinstance(status, int) and 100 <= status <= 599, "status must be an HTTP status code")
-        for key in ("retry_after", "body", "content_type"):
+        for key in ("retry_after", "body", "content_type", "location", "set_cookie"):
             _check(params.get(key) is None or isinstance(params[key], str), f"{key} must be a string")
     elif kind == "delay":
         seconds = params.get("seconds")
@@ -144,6 +148,7 @@ def build_rule(rule_id: str, spec: Mapping[str, Any]) -> FaultRule:
         after=_opt_int(spec, "after", 0, 0) or 0,
         page=_opt_int(spec, "page", None, 1),
         params=params,
+        account=account,
     )
 
 
@@ -169,14 +174,14 @@ class FaultQueue:
         with self._lock:
             self._rules.clear()
 
-    def take(self, method: str, path: str, page: int | None) -> FaultRule | None:
+    def take(self, method: str, path: str, page: int | None, account: str | None = None) -> FaultRule | None:
         """The rule that fires for this request (consuming one of its ``times``), if any.
 
         A matching rule first lets ``after`` requests through (those may still fire a later rule).
         """
         with self._lock:
             for rule in self._rules:
-                if not rule.matches(method, path, page):
+                if not rule.matches(method, path, page, account):
                     continue
                 if rule.skipped < rule.after:
                     rule.skipped += 1
@@ -247,22 +252,32 @@ async def _die(send: Send, status: int, headers: list[tuple[bytes, bytes]], body
 _DEFAULT_5XX = b"<html><body><h1>Service Unavailable</h1><p>The server is temporarily unavailable.</p></body></html>"
 
 
+class Accounts(dict[str, str]):
+    """API key -> account name: the keys the sandbox accepts."""
+
+
 @dataclass
 class SandboxMiddleware:
-    """Logging, faults and token auth for every route outside ``/_sandbox``."""
+    """Logging, faults and token auth for every route outside ``/_sandbox``.
+
+    ``accounts`` maps each API key the sandbox accepts to the name of its account (one world serves them all);
+    the request log records the account a request authenticated as (never the key)."""
 
     app: ASGIApp
     world: World
     faults: FaultQueue
     log: RequestLog
-    api_key: str
+    accounts: Accounts
 
-    def _auth(self, header: str | None) -> str:
+    def _auth(self, header: str | None) -> tuple[str, str | None]:
         if header is None or not header.strip():
-            return "missing"
+            return "missing", None
         scheme, _, token = header.strip().partition(" ")
-        ok = scheme.lower() == "token" and hmac.compare_digest(token.strip().encode(), self.api_key.encode())
-        return "ok" if ok else "invalid"
+        if scheme.lower() == "token":
+            for key, name in list(self.accounts.items()):
+                if hmac.compare_digest(token.strip().encode(), key.encode()):
+                    return "ok", name
+        return "invalid", None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
@@ -288,7 +303,7 @@ class SandboxMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"]
         query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        auth = self._auth(headers.get("authorization"))
+        auth, account = self._auth(headers.get("authorization"))
         entry = self.log.record(
             {
                 "method": method,
@@ -297,12 +312,13 @@ class SandboxMiddleware:
                 "json": _json_or_none(body),
                 "status": None,
                 "auth": auth,
-                "headers": {h: headers.get(h) for h in ("user-agent", "x-company-id", "accept")},
+                "account": account,
+                "headers": {h: headers.get(h) for h in ("user-agent", "x-company-id", "accept", "cookie")},
                 "received_at": self.world.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 "bytes": 0,  # of the response body the API routes sent (benchmarks)
             }
         )
-        rule = self.faults.take(method, path, _page_of(query))
+        rule = self.faults.take(method, path, _page_of(query), account)
         kind = rule.kind if rule else None
         params = rule.params if rule else {}
         if rule is not None and kind == "status":
@@ -357,7 +373,8 @@ class SandboxMiddleware:
             else:
                 body = json.dumps({"error": {"message": f"sandbox fault {status}"}})
         content_type = params.get("content_type") or ("application/json" if _is_json(body) else "text/html")
-        extra = {} if params.get("retry_after") is None else {"retry-after": params["retry_after"]}
+        headers = {"retry-after": "retry_after", "location": "location", "set-cookie": "set_cookie"}
+        extra = {header: params[key] for header, key in headers.items() if params.get(key) is not None}
         entry["status"] = status
         await _respond(send, status, body.encode(), content_type, extra)
 
@@ -395,6 +412,7 @@ def _is_json(text: str) -> bool:
 __all__ = [
     "ADMIN_PREFIX",
     "FAULT_KINDS",
+    "Accounts",
     "ConnectionDropped",
     "FaultQueue",
     "FaultRule",

@@ -2,9 +2,9 @@
 
 They run in the triggerer's event loop, so they do no sync I/O: the connection is resolved with the
 hook's async path and every page read is async. Every trigger on one connection subscribes to that
-account's shared poller (:mod:`.shared_poller`): one poll loop and one HTTP client per account per
-triggerer process, each trigger keeping its own filter, state and cursor. Kwargs are JSON primitives only —
-connection id, filter dict, detector state, intervals — never the API key.
+account's shared poller (:mod:`.shared_poller`): one poll per account per triggerer process (every account
+sending through one shared connection pool), each trigger keeping its own filter, state and cursor. Kwargs are
+JSON primitives only — connection id, filter dict, detector state, intervals — never the API key.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """One poll per Housecall Pro account per triggerer process, shared by every job trigger on it.
 
 Each trigger *subscribes* with its own detector (filter, state, cursor, event cap). The account's
-:class:`SharedPoller` owns the one HTTP client (created once, in a thread, off the event loop) and one loop
-that, every tick, runs the poll plans of the subscribers that are due one after another: identical page requests
+:class:`SharedPoller` holds its connection's client settings (looked up once) and one timer; when the timer fires,
+a short-lived task runs the poll plans of the subscribers that are due one after another: identical page requests
 (the idle poll's first page, the upcoming-window ranges) are fetched once and handed to every plan that asks,
 and a plan that needs more (an older cursor after a restart, a late joiner) reads further on its own. A
-failing fetch fails every plan that waited on it with the same error. The last subscriber leaving stops the
-loop and closes the client.
+failing fetch fails every plan that waited on it with the same error; retries, back-off and ``Retry-After`` are
+the account's own (they delay no other account). The last subscriber leaving stops the poller.
+
+Many accounts: every poller sends through one connection pool per API base URL (:mod:`..api.pool`, credentials
+per request), and poll starts across accounts are at least ``_Slots.GAP`` apart, so a thousand accounts coming
+due together (a triggerer starting) are spread out instead of stalling the loop in one herd.
 
 Webhook deliveries (:mod:`.webhook_inbox`) are *pushed* into the same loop: between two polls, each subscriber's
 detector judges the delivered jobs against its state exactly as a poll's (:mod:`..events.detector`), and the result
@@ -24,12 +28,14 @@ import contextlib
 import logging
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_housecallpro.api import operations as ops
+from airflow_provider_housecallpro.api import pool
 from airflow_provider_housecallpro.api.client import AsyncHousecallProClient
 from airflow_provider_housecallpro.api.core import ClientConfig
 from airflow_provider_housecallpro.api.models import Page, RawJob
@@ -91,15 +97,49 @@ class _TickPages:
                 pending.exception()  # retrieved: no "exception never retrieved" warnings
 
 
+class _Slots:
+    """Start times of polls in one event loop, at least ``GAP`` apart: accounts due at the same moment (a
+    triggerer starting 1,000 of them, or phases that drifted together) start one after another instead of in one
+    herd, and keep the phases they got. A few accounts never wait: only a taken slot moves a poll."""
+
+    GAP = 0.002  # seconds: at most 500 poll starts a second
+
+    def __init__(self) -> None:
+        self.taken: set[int] = set()
+
+    def take(self, when: float) -> int:
+        slot = math.ceil(when / self.GAP)
+        while slot in self.taken:
+            slot += 1
+        self.taken.add(slot)
+        return slot
+
+    def free(self, slot: int | None) -> None:
+        if slot is not None:
+            self.taken.discard(slot)
+
+
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = weakref.WeakKeyDictionary()
+
+
 class SharedPoller:
-    def __init__(self, key: tuple[int, AccountKey], client: AsyncHousecallProClient) -> None:
+    """One account's poll: between polls it holds its subscribers' states and one timer (no task, no client of its
+    own: it sends through the process's shared pool, :mod:`~airflow_provider_housecallpro.api.pool`)."""
+
+    def __init__(
+        self, key: tuple[int, AccountKey], client: AsyncHousecallProClient, http: pool.SharedHttp | None = None
+    ) -> None:
         self.key = key
         self.loop = asyncio.get_running_loop()
         self.client = client
+        self.http = http  # the shared pool this poller holds a reference to (released when it stops)
         self.subscribers: list[Subscription] = []
         self.requests = 0
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._slot: int | None = None
+        self._polling: asyncio.Task[None] | None = None
+        self._slots = _SLOTS.setdefault(self.loop, _Slots())
         self._pushed: list[Mapping[str, Any]] = []  # webhook entries ({"job": {...}} or {"job_id": ...}) to judge
         self.pushes = 0
 
@@ -117,39 +157,64 @@ class SharedPoller:
         elif subscription.delay > 0:
             subscription.last_poll = earliest - interval
         self.subscribers.append(subscription)
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"housecallpro-poller-{self.key[1]}")
+        if self._polling is None:
+            self._arm()
 
     async def unsubscribe(self, subscription: Subscription) -> None:
         with contextlib.suppress(ValueError):
             self.subscribers.remove(subscription)
-        if self.subscribers:
+        if self.subscribers or self.closed:
             return
+        self.closed = True
         if _POLLERS.get(self.key) is self:
             del _POLLERS[self.key]
-        if self._task is not None:
-            self._task.cancel()
+        self._disarm()
+        if self._polling is not None and self._polling is not asyncio.current_task():
+            self._polling.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await self._polling
         await self.client.aclose()
+        if self.http is not None:
+            await pool.release(self.http)
 
     def push(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        """Job changes delivered by webhook: judged by every subscriber before the next poll."""
-        if entries:
-            self._pushed.extend(entries)
-            self._wake.set()
+        """Job changes delivered by webhook: judged by every subscriber now, or right after a poll in progress
+        (never during one)."""
+        if not entries or self.closed:
+            return
+        self._pushed.extend(entries)
+        if self._polling is None:
+            self._disarm()
+            self._start()
 
-    # -- the loop ---------------------------------------------------------------------------------
-    async def _fetch(self, query: JobsQuery) -> Page[RawJob]:
-        self.requests += 1
-        return await self.client.call(ops.list_jobs_raw(query))
+    # -- the timer --------------------------------------------------------------------------------
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._slots.free(self._slot)
+        self._slot = None
 
-    def _tick(self) -> float:
-        return min((s.interval for s in self.subscribers), default=60.0)
+    def _arm(self) -> None:
+        """One timer for when the next subscriber is due, at a free slot."""
+        self._disarm()
+        if not self.subscribers or self.closed:
+            return
+        due = min(s.last_poll + s.interval for s in self.subscribers)
+        self._slot = self._slots.take(max(due, time.monotonic()))
+        self._timer = self.loop.call_later(max(self._slot * self._slots.GAP - time.monotonic(), 0.0), self._fire)
 
-    async def _run(self) -> None:
-        while self.subscribers:
+    def _fire(self) -> None:
+        self._timer = None
+        self._slots.free(self._slot)  # in the past now: no poll asks for it again
+        self._slot = None
+        self._start()
+
+    def _start(self) -> None:
+        self._polling = self.loop.create_task(self._poll_due(), name=f"housecallpro-poll-{self.key[1][0]}")
+
+    async def _poll_due(self) -> None:
+        try:
             if self._pushed:
                 pushed, self._pushed = self._pushed, []
                 await self._judge(pushed)
@@ -158,14 +223,20 @@ class SharedPoller:
             due = [s for s in self.subscribers if s.due(started, tick)]
             if due:
                 await self._poll(due, started)
-            # Sleep until the next subscriber is due, or a new one joins.
-            now = time.monotonic()
-            waits = [s.last_poll + s.interval - now for s in self.subscribers]
-            self._wake.clear()
-            if self._pushed:
-                continue
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(min(waits, default=tick), 0.0))
+        finally:
+            self._polling = None
+            if self._pushed and not self.closed and self.subscribers:
+                self._start()  # delivered while this poll ran: judged now
+            else:
+                self._arm()
+
+    # -- the poll ---------------------------------------------------------------------------------
+    async def _fetch(self, query: JobsQuery) -> Page[RawJob]:
+        self.requests += 1
+        return await self.client.call(ops.list_jobs_raw(query))
+
+    def _tick(self) -> float:
+        return min((s.interval for s in self.subscribers), default=60.0)
 
     async def _poll(self, due: list[Subscription], started: float) -> None:
         pages = _TickPages(self._fetch)
@@ -186,9 +257,10 @@ class SharedPoller:
         # One plan after another, yielding in between: the first plan fetches, the others are fed from the tick's
         # pages, and the loop runs other triggers between plans (1,000 plans resumed in one batch would stall it
         # for their whole CPU time).
-        for sub in due:
+        for index, sub in enumerate(due):
             await one(sub)
-            await asyncio.sleep(0)
+            if index + 1 < len(due):
+                await asyncio.sleep(0)
         pages.settle()
 
     async def _jobs_of(self, entries: list[Mapping[str, Any]]) -> list[RawJob]:
@@ -225,8 +297,19 @@ class SharedPoller:
             await asyncio.sleep(0)
 
 
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _lookup_gate(loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+    gate = _LOOKUPS.get(loop)
+    if gate is None:
+        gate = _LOOKUPS[loop] = asyncio.Lock()
+    return gate
+
+
 async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[ClientConfig]]) -> SharedPoller:
-    """The running poller for ``account`` in this event loop, created (with its client) on first use."""
+    """The running poller for ``account`` in this event loop, created on first use (its connection looked up
+    once; its requests sent through the shared pool of its API base URL)."""
     loop = asyncio.get_running_loop()
     key = (id(loop), account)
     poller = _POLLERS.get(key)
@@ -238,10 +321,13 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
     future: asyncio.Future[SharedPoller] = asyncio.get_running_loop().create_future()
     _CREATING[key] = future
     try:
-        client_config = await config()
-        # httpx builds its TLS context when the client is made (~15 ms of CPU): not on the event loop.
-        client = await asyncio.to_thread(AsyncHousecallProClient, client_config)
-        poller = SharedPoller(key, client)
+        # One account's connection lookup at a time: each masks the account's API key, and Airflow's secrets
+        # masker recompiles one pattern of every key it holds per new key (~10 ms at a thousand keys); a thousand
+        # lookups answered together would do that in one go and stall the loop for seconds.
+        async with _lookup_gate(loop):
+            client_config = await config()
+        http = await pool.acquire(client_config.base_url)
+        poller = SharedPoller(key, AsyncHousecallProClient(client_config, shared=http), http)
         _POLLERS[key] = poller
         future.set_result(poller)
         return poller

@@ -500,10 +500,18 @@ def test_request_log(server: SandboxServer, api: httpx.Client, ctl: SandboxAdmin
         ("GET", "/company", 401, "invalid"),
     ]
     first = log[0]
-    assert set(first) == {"seq", "method", "path", "query", "json", "status", "auth", "headers", "received_at", "bytes"}
+    assert set(first) == {
+        *("seq", "method", "path", "query", "json", "status", "auth", "account", "headers", "received_at", "bytes")
+    }
+    assert [e["account"] for e in log] == ["default", "default", None, None]
     assert first["bytes"] == len(api.get("/jobs", params=params, headers=headers).content) > 0
     assert first["query"] == [["work_status[]", "scheduled"], ["work_status[]", "completed"], ["page", "2"]]
-    assert first["headers"] == {"user-agent": "hcp-test/1.0", "x-company-id": "cmp_42", "accept": "application/json"}
+    assert first["headers"] == {
+        "user-agent": "hcp-test/1.0",
+        "x-company-id": "cmp_42",
+        "accept": "application/json",
+        "cookie": None,
+    }
     assert first["json"] is None and log[1]["json"] == {"first_name": "Log"}
     assert [e["seq"] for e in log] == sorted(e["seq"] for e in log)
     dumped = json.dumps(log)
@@ -653,3 +661,25 @@ def test_fault_delay_after_processing(server: SandboxServer, ctl: SandboxAdmin) 
         impatient.post("/customers", json={"first_name": "Late", "last_name": "Answer"})
     (logged,) = ctl.requests(method="POST", path="/customers")
     assert logged["status"] == 201  # it was processed; only the answer came late
+
+
+def test_more_accounts_each_named_in_the_log_and_faults_scoped_to_one(server: SandboxServer, ctl: SandboxAdmin) -> None:
+    ctl.add_account("acme", "acme-key-1")
+    ctl.add_account("zeta", "zeta-key-2")
+    assert {"acme", "default", "zeta"} <= set(ctl._call("GET", "/accounts")["accounts"])
+    with pytest.raises(SandboxAdminError) as taken:
+        ctl.add_account("other", "acme-key-1")
+    assert taken.value.status_code == 409
+    ctl.fault("status", status=302, location="/company", set_cookie="sid=acme", account="acme", times=2)
+    ctl.clear_requests()
+    answers = [
+        httpx.get(server.url + "/company", headers={"Authorization": f"Token {key}"}).status_code
+        for key in ("zeta-key-2", "acme-key-1", "zeta-key-2", "acme-key-1", "acme-key-1")
+    ]
+    assert answers == [200, 302, 200, 302, 200]  # only acme's requests met its fault, twice
+    redirect = httpx.get(server.url + "/jobs", headers={"Authorization": "Token acme-key-1"})
+    assert redirect.status_code == 200  # spent
+    log = ctl.requests()
+    assert [e["account"] for e in log] == ["zeta", "acme", "zeta", "acme", "acme", "acme"]
+    dumped = json.dumps(log)
+    assert "acme-key-1" not in dumped and "zeta-key-2" not in dumped

@@ -78,7 +78,7 @@ def test_subscribers_share_polls_and_each_gets_exactly_its_events(
             "late": got_late,
             "requests": requests,
             "ticks": ticks,
-            "closed": poller.client._http.is_closed,
+            "closed": poller.http is not None and poller.http.client.is_closed,
         }
 
     out = asyncio.run(scenario())
