@@ -52,3 +52,22 @@ def test_a_pause_fails_after_the_last_attempt_and_on_any_other_error(tmp_path: P
     with pytest.raises(AssertionError, match="answered 404"):
         stack.pause("d")
     assert len(bodies) == 1
+
+
+def test_only_airflows_own_sigterm_traceback_is_no_trigger_failure() -> None:
+    from tests.e2e.triggerer_output import trigger_failures
+
+    shutdown = [
+        "{base.py:264} ERROR - Exception closing connection <sqlite3.Connection object at 0x7f65>",
+        "Traceback (most recent call last):",
+        '  File ".../sqlalchemy/pool/base.py", line 262, in _close_connection',
+        '  File ".../airflow/utils/cli.py", line 381, in sigint_handler',
+        "    sys.exit(0)",
+        "SystemExit: 0",
+    ]
+    assert trigger_failures({"triggerer-2.log": shutdown}) == {}
+    failed = ["Traceback (most recent call last):", '  File "jobs.py", line 9, in run', "ValueError: boom"]
+    assert trigger_failures({"t.log": failed}) == {"t.log": ["Traceback (most recent call last):"]}
+    other_exit = [*shutdown[:-1], "SystemExit: 1"]  # not the clean shutdown
+    assert trigger_failures({"t.log": other_exit}) == {"t.log": ["Traceback (most recent call last):"]}
+    assert trigger_failures({"t.log": ["Trigger failed: ..."]}) == {"t.log": ["Trigger failed: ..."]}
