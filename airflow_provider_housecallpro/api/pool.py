@@ -18,6 +18,8 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
+from airflow_provider_housecallpro.api.shared import Shared
+
 # ~100 polls a second (1,000 accounts at a 10 s interval) need a few connections at a time when answers take
 # tens of milliseconds; the rest is room for slow answers (an account timing out holds one until its timeout).
 # Requests beyond it wait in the pool's gate (a FIFO semaphore), not in httpcore's queue, whose every request
@@ -46,36 +48,17 @@ class SharedHttp:
     users: int = 0
 
 
-_POOLS: dict[tuple[int, str], SharedHttp] = {}
-_CREATING: dict[tuple[int, str], asyncio.Future[SharedHttp]] = {}
+_POOLS: Shared[tuple[int, str], SharedHttp] = Shared()
 
 
-def _key(base_url: str) -> tuple[int, str]:
-    return (id(asyncio.get_running_loop()), base_url.rstrip("/"))
+async def _make() -> SharedHttp:
+    # httpx builds its TLS context when the client is made (~15 ms of CPU): not on the event loop.
+    return SharedHttp(await asyncio.to_thread(make_client))
 
 
 async def acquire(base_url: str) -> SharedHttp:
     """The shared client for ``base_url`` in this event loop (created on first use, off the loop)."""
-    key = _key(base_url)
-    pool = _POOLS.get(key)
-    if pool is None:
-        creating = _CREATING.get(key)
-        if creating is not None:
-            pool = await asyncio.shield(creating)
-        else:
-            future: asyncio.Future[SharedHttp] = asyncio.get_running_loop().create_future()
-            _CREATING[key] = future
-            try:
-                # httpx builds its TLS context when the client is made (~15 ms of CPU): not on the event loop.
-                pool = SharedHttp(await asyncio.to_thread(make_client))
-                _POOLS[key] = pool
-                future.set_result(pool)
-            except BaseException as exc:
-                future.set_exception(exc)
-                future.exception()
-                raise
-            finally:
-                del _CREATING[key]
+    pool = await _POOLS.get((id(asyncio.get_running_loop()), base_url.rstrip("/")), _make)
     pool.users += 1
     return pool
 
@@ -85,13 +68,11 @@ async def release(shared: SharedHttp) -> None:
     shared.users -= 1
     if shared.users > 0:
         return
-    for key, pool in list(_POOLS.items()):
-        if pool is shared:
-            del _POOLS[key]
+    _POOLS.discard(shared)
     with contextlib.suppress(Exception):
         await shared.client.aclose()
 
 
 def open_pools() -> list[SharedHttp]:
     """The shared pools of this process (tests and benchmarks)."""
-    return list(_POOLS.values())
+    return _POOLS.values()

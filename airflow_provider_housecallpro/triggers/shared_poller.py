@@ -40,14 +40,14 @@ from airflow_provider_housecallpro.api.client import AsyncHousecallProClient
 from airflow_provider_housecallpro.api.core import ClientConfig
 from airflow_provider_housecallpro.api.models import Page, RawJob
 from airflow_provider_housecallpro.api.query import JobsQuery
+from airflow_provider_housecallpro.api.shared import Shared
 from airflow_provider_housecallpro.events.detector import Detector, DetectorSettings, DetectorState, PollResult
 from airflow_provider_housecallpro.events.poll import adrive, poll_plan
 
 log = logging.getLogger(__name__)
 
 AccountKey = tuple[Any, ...]
-_POLLERS: dict[tuple[int, AccountKey], SharedPoller] = {}
-_CREATING: dict[tuple[int, AccountKey], asyncio.Future[SharedPoller]] = {}
+_POLLERS: Shared[tuple[int, AccountKey], SharedPoller] = Shared()
 
 
 @dataclass(eq=False)
@@ -166,8 +166,7 @@ class SharedPoller:
         if self.subscribers or self.closed:
             return
         self.closed = True
-        if _POLLERS.get(self.key) is self:
-            del _POLLERS[self.key]
+        _POLLERS.discard(self)
         self._disarm()
         if self._polling is not None and self._polling is not asyncio.current_task():
             self._polling.cancel()
@@ -312,31 +311,17 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
     once; its requests sent through the shared pool of its API base URL)."""
     loop = asyncio.get_running_loop()
     key = (id(loop), account)
-    poller = _POLLERS.get(key)
-    if poller is not None and poller.loop is loop:
-        return poller
-    creating = _CREATING.get(key)
-    if creating is not None:
-        return await asyncio.shield(creating)
-    future: asyncio.Future[SharedPoller] = asyncio.get_running_loop().create_future()
-    _CREATING[key] = future
-    try:
+
+    async def make() -> SharedPoller:
         # One account's connection lookup at a time: each masks the account's API key, and Airflow's secrets
         # masker recompiles one pattern of every key it holds per new key (~10 ms at a thousand keys); a thousand
         # lookups answered together would do that in one go and stall the loop for seconds.
         async with _lookup_gate(loop):
             client_config = await config()
         http = await pool.acquire(client_config.base_url)
-        poller = SharedPoller(key, AsyncHousecallProClient(client_config, shared=http), http)
-        _POLLERS[key] = poller
-        future.set_result(poller)
-        return poller
-    except BaseException as exc:
-        future.set_exception(exc)
-        future.exception()
-        raise
-    finally:
-        del _CREATING[key]
+        return SharedPoller(key, AsyncHousecallProClient(client_config, shared=http), http)
+
+    return await _POLLERS.get(key, make, usable=lambda poller: poller.loop is loop)
 
 
 def account_key(conn_id: str, client_options: Mapping[str, Any]) -> AccountKey:
@@ -354,4 +339,4 @@ def warn_skipped(logger: Any, skipped: list[str]) -> None:
 
 def active_pollers() -> list[SharedPoller]:
     """The pollers of this process (for tests and benchmarks)."""
-    return list(_POLLERS.values())
+    return _POLLERS.values()
