@@ -7,7 +7,8 @@ prints what they did: the texts and emails the sinks received, the CRM rows and 
 it stops everything and removes the temp dir (``--keep`` keeps it). Nothing touches a real Housecall Pro
 account, phone or mailbox.
 
-Airflow's own output (task logs) goes to ``airflow.log`` in the temp dir; a failed run prints its tail.
+Airflow's own output (task logs, and whatever Airflow code logs from other threads) goes to ``airflow.log`` in
+the temp dir; a failed run prints its tail.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,8 +40,11 @@ if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
     BOLD = DIM = GREEN = RED = RESET = ""
 
 
+_terminal: TextIO = sys.stdout  # where say() writes: a copy of the terminal while Quiet sends fds 1 and 2 to the log
+
+
 def say(text: str = "") -> None:
-    print(text, flush=True)
+    print(text, file=_terminal, flush=True)
 
 
 def step(text: str) -> None:
@@ -58,34 +61,43 @@ def elapsed() -> str:
 
 
 class Quiet:
-    """Send everything written to file descriptors 1 and 2 (Airflow's logs, task output) to a log file."""
+    """While the demo runs, everything written to file descriptors 1 and 2 goes to a log file: Airflow's logs and task
+    output, from whichever thread. The demo's own lines (say()) go to the terminal through a copy of it taken
+    first."""
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 (kept open for the demo's lifetime)
+        self._saved: tuple[int, int] | None = None
 
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
+    def start(self) -> None:
+        global _terminal
         sys.stdout.flush()
         sys.stderr.flush()
-        saved = os.dup(1), os.dup(2)
+        self._saved = os.dup(1), os.dup(2)
+        _terminal = os.fdopen(os.dup(1), "w", encoding=sys.stdout.encoding or "utf-8", errors="replace")
         os.dup2(self._log.fileno(), 1)
         os.dup2(self._log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+
+    def stop(self) -> None:
+        global _terminal
+        if self._saved is None:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, saved in zip((1, 2), self._saved, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
+        self._saved = None
+        _terminal.close()
+        _terminal = sys.stdout
 
     def tail(self, lines: int = 40) -> str:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def close(self) -> None:
+        self.stop()
         self._log.close()
 
 
@@ -205,8 +217,7 @@ class Demo:
         step(f"Running {dag_id} — {why}")
         started = time.monotonic()
         dag = load_dag(dag_id)
-        with self.quiet():
-            dag_run = dag.test(run_conf=conf or {})
+        dag_run = dag.test(run_conf=conf or {})
         tis = dag_run.get_task_instances()
         counts: dict[str, int] = {}
         for ti in tis:
@@ -365,29 +376,29 @@ def main() -> int:
     step(f"A private Airflow home: {home}")
     note("SQLite metadata DB, the example DAGs (example_dags/) as its DAG bundle; Airflow's logs go to airflow.log")
     demo: Demo | None = None
+    quiet.start()
     try:
         step("Initialising Airflow's metadata database (first time takes a few seconds)")
         started = time.monotonic()
-        with quiet():
-            import airflow
-            from airflow.utils import db
+        import airflow
+        from airflow.utils import db
 
-            db.initdb()
+        db.initdb()
         note(f"Airflow {airflow.__version__}, database ready in {time.monotonic() - started:.1f}s")
         demo = Demo(home, quiet)
         demo.start()
         demo.story()
         demo.summary()
+        step("Cleaning up")
+        demo.stop()
     except Exception as exc:
-        say(f"\n{RED}Demo failed: {exc}{RESET}")
+        say(f"\n{RED}Demo failed: {type(exc).__name__}: {exc}{RESET}")
         say(f"(Airflow's log: {quiet.log_path}; kept with the temp dir)")
         if demo is not None:
             demo.stop()
-        quiet.close()
         return 1
-    step("Cleaning up")
-    demo.stop()
-    quiet.close()
+    finally:
+        quiet.close()  # (also when interrupted: the traceback then reaches the terminal)
     if args.keep:
         note(f"kept {home} (airflow.log, airflow.db, crm.db)")
     else:
