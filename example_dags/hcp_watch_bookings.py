@@ -9,7 +9,10 @@ each change as an asset event.
 
 1. The asset `housecallpro://jobs/scheduled` has an `AssetWatcher` whose trigger,
    `JobScheduledEventTrigger`, polls Housecall Pro from the triggerer (every minute; the account's one shared
-   poll) and turns each booking or reschedule into an asset event carrying the job and its customer.
+   poll) and turns each booking or reschedule into an asset event carrying the job and its customer. With
+   `HCP_WEBHOOKS=1` it runs with `webhooks=True`: Housecall Pro's signed webhooks bring each change within about
+   two seconds, and the poll, every 15 minutes, only catches what a delivery missed (README "Real-time
+   (webhooks)"; `make demo` shows it).
 2. The DAG is scheduled on that asset *or* every 15 minutes (`AssetOrTimeSchedule`): on Airflow 3.0-3.3 an event
    that arrives while a run is being created is left for the next run, and the 15-minute sweep picks it up.
 3. `new_events` calls `job_events(context, asset)`: the run's events plus any the asset holds that no run of
@@ -18,8 +21,9 @@ each change as an asset event.
 4. `notify` texts the customer per event ("booked" or "moved to"); `log_events` writes one row per event to the
    CRM's activity log (`hcp_job_event_log`).
 
-**For production, change:** the connections (`housecallpro_default`, `sms_default`, `hcp_crm`), the texts, and
-`JobScheduledEventTrigger(filters=...)` to watch only some jobs. Keep `max_active_runs=1`: the ledger is read and
+**For production, change:** the connections (`housecallpro_default`, `sms_default`, `hcp_crm`), the texts,
+`JobScheduledEventTrigger(filters=...)` to watch only some jobs, and `webhooks=True` once Housecall Pro posts its
+webhooks to Airflow (the connection's webhook secret set). Keep `max_active_runs=1`: the ledger is read and
 written by one run at a time.
 """
 
@@ -42,7 +46,9 @@ from airflow_provider_housecallpro.assets import job_events
 from airflow_provider_housecallpro.triggers.events import JobScheduledEventTrigger
 
 HCP_CONN_ID = "housecallpro_default"
-POLL_SECONDS = float(os.environ.get("HCP_POLL_SECONDS", "60"))  # the demo and the end-to-end test poll faster
+WEBHOOKS = os.environ.get("HCP_WEBHOOKS") == "1"  # real time through Housecall Pro's webhooks (the demo turns it on)
+# Every minute; with webhooks every 15 minutes (the safety net). The end-to-end test polls faster.
+POLL_SECONDS = float(os.environ.get("HCP_POLL_SECONDS", "900" if WEBHOOKS else "60"))
 SMS_CONN_ID = "sms_default"
 CRM_CONN_ID = "hcp_crm"
 
@@ -54,7 +60,10 @@ bookings = Asset(
         AssetWatcher(
             name="housecallpro_bookings",
             trigger=JobScheduledEventTrigger(
-                name="hcp_watch_bookings", housecallpro_conn_id=HCP_CONN_ID, poll_interval=POLL_SECONDS
+                name="hcp_watch_bookings",
+                housecallpro_conn_id=HCP_CONN_ID,
+                poll_interval=POLL_SECONDS,
+                webhooks=WEBHOOKS,
             ),
         )
     ],
