@@ -136,6 +136,25 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "config": {
+            "housecallpro": {
+                "description": "The Housecall Pro provider's process-wide settings.",
+                "options": {
+                    "triggerer_gc_freeze": {
+                        "description": "When the first Housecall Pro trigger of a process starts (in the triggerer: "
+                        "Airflow and its providers are imported by then), call gc.freeze() once, so that CPython's "
+                        "full garbage collections skip everything already in memory. With many accounts a full "
+                        "collection otherwise stalls every trigger of the process for 100-200 ms every few "
+                        "seconds. Only reference cycles among those objects that become garbage later are never "
+                        "reclaimed.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    }
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

@@ -100,6 +100,7 @@ class PollResult:
     pending: int = 0  # events found but held back by max_events (the next poll finds them again)
     skipped: list[str] = field(default_factory=list)  # ids of jobs that could not be read
     consistent: bool = True  # False: the list kept shifting; the cursor stayed put for a full re-read
+    recent: int | None = None  # jobs the changes pass read at or above its floor (None: unknown)
 
 
 @dataclass(slots=True)

@@ -68,14 +68,18 @@ def poll_plan(
     *,
     since: datetime | None = None,
     max_events: int | None = None,
+    first_page: int | None = None,
 ) -> PollPlan:
+    """``first_page``: the size of the changes pass's first page when smaller than ``settings.first_page_size``
+    (a poller that knows how many jobs its last pass saw within the look-back asks for just enough)."""
     detector = Detector(settings, state, now, since)
-    cursor, consistent = yield from read_changes(detector, settings)
+    cursor, consistent, recent = yield from read_changes(detector, settings, first_page)
     reconciled = False
     if detector.reconcile_due():
         reconciled = yield from read_window(detector, settings)
     result = detector.finish(cursor=cursor, reconciled=reconciled, max_events=max_events)
     result.consistent = consistent
+    result.recent = recent
     return result
 
 
@@ -116,15 +120,21 @@ def _next_cursor(first: Page[RawJob], items: list[RawJob]) -> int | None:
     return max(stamps) if stamps else None
 
 
-def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
+def _recent(items: list[RawJob], floor: int) -> int:
+    """How many of the jobs read are at or above the floor: what the next pass's first page must hold, plus one."""
+    return sum(1 for u in map(updated_epoch, items) if u is None or u >= floor)
+
+
+def read_changes(detector: Detector, settings: DetectorSettings, first_page: int | None = None) -> Reads:
     """Read every job updated at or after the floor (cursor less look-back); returns (new cursor or None,
-    consistent)."""
+    consistent, how many jobs read were at or above the floor)."""
     floor = detector.cursor
+    size = min(settings.first_page_size, settings.page_size, first_page or settings.first_page_size)
     for attempt in range(1, ATTEMPTS + 1):
-        first = yield _changes(1, min(settings.first_page_size, settings.page_size))
+        first = yield _changes(1, max(size, 1))
         if _reaches(first, floor):
             _observe(detector, first.items)
-            return _next_cursor(first, first.items), True
+            return _next_cursor(first, first.items), True, _recent(first.items, floor)
         pages: list[Page[RawJob]] = []
         while True:
             page = yield _changes(len(pages) + 1, settings.page_size)
@@ -136,14 +146,14 @@ def read_changes(detector: Detector, settings: DetectorSettings) -> Reads:
         if (yield from _verify(detector, pages, floor, settings.page_size)):
             # The first request's clock (or the first page's newest stamp): whatever was stamped after it is at
             # least that new, and read by the next poll.
-            return _next_cursor(first, pages[0].items), True
+            return _next_cursor(first, pages[0].items), True, _recent([raw for p in pages for raw in p.items], floor)
         log.info("Housecall Pro: the job list moved while it was read (attempt %d); reading it again", attempt)
     log.warning(
         "Housecall Pro: the job list kept moving over %d reads; the cursor stays put so the next poll reads "
         "the same range again",
         ATTEMPTS,
     )
-    return None, False
+    return None, False, None
 
 
 def _verify(detector: Detector, pages: list[Page[RawJob]], floor: int, size: int) -> Reads:

@@ -43,6 +43,7 @@ from airflow_provider_housecallpro.api.query import JobsQuery
 from airflow_provider_housecallpro.api.shared import Shared
 from airflow_provider_housecallpro.events.detector import Detector, DetectorSettings, DetectorState, PollResult
 from airflow_provider_housecallpro.events.poll import adrive, poll_plan
+from airflow_provider_housecallpro.triggers import process_gc
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,16 @@ class Subscription:
         return now - self.last_poll >= self.interval - tick / 2
 
 
+def _on_cadence(last: float, interval: float, started: float, tick: float) -> float:
+    """When this poll counts as made: on the subscriber's cadence (its previous poll plus whole intervals), not when
+    it started. A poll that starts late (a taken slot, a busy loop) does not push every later poll back: an account
+    keeps its phase, one request per interval. A subscriber more than an interval behind (a long outage of the
+    loop) skips the polls it missed instead of making them up in a burst; a first poll sets the phase."""
+    if last == float("-inf") or started - last >= 2 * interval:
+        return started
+    return last + max(1, math.floor((started - last + tick / 2) / interval)) * interval
+
+
 class _TickPages:
     """The pages fetched in one tick: each distinct query once (single flight), but never the same cached
     page twice to one plan (a plan that re-reads because the list moved gets a fresh page)."""
@@ -92,8 +103,12 @@ class _TickPages:
         return read
 
     def settle(self) -> None:
+        """The tick is over: a fetch still running (the poll was cancelled: its trigger ended) is cancelled
+        before the client it uses is closed; a finished one's error counts as retrieved."""
         for pending in self._pages.values():
-            if pending.done() and not pending.cancelled():
+            if not pending.done():
+                pending.cancel()
+            elif not pending.cancelled():
                 pending.exception()  # retrieved: no "exception never retrieved" warnings
 
 
@@ -140,6 +155,7 @@ class SharedPoller:
         self._slot: int | None = None
         self._polling: asyncio.Task[None] | None = None
         self._slots = _SLOTS.setdefault(self.loop, _Slots())
+        self.first_page: int | None = None  # the changes pass's first page size (None: the settings')
         self._pushed: list[Mapping[str, Any]] = []  # webhook entries ({"job": {...}} or {"job_id": ...}) to judge
         self.pushes = 0
 
@@ -221,7 +237,7 @@ class SharedPoller:
             started = time.monotonic()
             due = [s for s in self.subscribers if s.due(started, tick)]
             if due:
-                await self._poll(due, started)
+                await self._poll(due, started, tick)
         finally:
             self._polling = None
             if self._pushed and not self.closed and self.subscribers:
@@ -237,30 +253,49 @@ class SharedPoller:
     def _tick(self) -> float:
         return min((s.interval for s in self.subscribers), default=60.0)
 
-    async def _poll(self, due: list[Subscription], started: float) -> None:
+    async def _poll(self, due: list[Subscription], started: float, tick: float) -> None:
         pages = _TickPages(self._fetch)
         now = datetime.now(UTC)
+        recents: list[int] = []
 
-        async def one(sub: Subscription) -> None:
-            sub.last_poll = started
+        async def one(sub: Subscription, read: Callable[[JobsQuery], Awaitable[Page[RawJob]]]) -> None:
+            sub.last_poll = _on_cadence(sub.last_poll, sub.interval, started, tick)
             sub.polls += 1
             try:
-                plan = poll_plan(sub.settings, sub.state, now, since=sub.since, max_events=sub.max_events)
-                result = await adrive(plan, pages.reader())
+                plan = poll_plan(
+                    sub.settings,
+                    sub.state,
+                    now,
+                    since=sub.since,
+                    max_events=sub.max_events,
+                    first_page=self.first_page,
+                )
+                result = await adrive(plan, read)
             except Exception as exc:  # every plan that waited on a failed fetch gets the same error
                 sub.results.put_nowait(exc)
                 return
+            if result.recent is not None:
+                recents.append(result.recent)
             sub.state = result.state
             sub.results.put_nowait(result)
 
         # One plan after another, yielding in between: the first plan fetches, the others are fed from the tick's
         # pages, and the loop runs other triggers between plans (1,000 plans resumed in one batch would stall it
         # for their whole CPU time).
-        for index, sub in enumerate(due):
-            await one(sub)
-            if index + 1 < len(due):
-                await asyncio.sleep(0)
-        pages.settle()
+        try:
+            if len(due) == 1:  # nothing to share: no single-flight task per page
+                await one(due[0], self._fetch)
+                return
+            for index, sub in enumerate(due):
+                await one(sub, pages.reader())
+                if index + 1 < len(due):
+                    await asyncio.sleep(0)
+        finally:
+            pages.settle()
+            if recents:
+                # The next first page: the jobs within the look-back last time, plus one to show the floor (one
+                # job on a quiet account), the same for every subscriber so that one request still serves all.
+                self.first_page = max(recents) + 1
 
     async def _jobs_of(self, entries: list[Mapping[str, Any]]) -> list[RawJob]:
         """The delivered jobs; an entry naming only its job (an appointment event) is read with ``GET /jobs/{id}``."""
@@ -313,6 +348,7 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
     key = (id(loop), account)
 
     async def make() -> SharedPoller:
+        process_gc.freeze_once()
         # One account's connection lookup at a time: each masks the account's API key, and Airflow's secrets
         # masker recompiles one pattern of every key it holds per new key (~10 ms at a thousand keys); a thousand
         # lookups answered together would do that in one go and stall the loop for seconds.

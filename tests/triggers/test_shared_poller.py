@@ -89,3 +89,44 @@ def test_subscribers_share_polls_and_each_gets_exactly_its_events(
         assert [e["job"]["id"] for e in payload["events"]] == [booked], name
     assert out["requests"] <= out["ticks"] + 1, out  # shared: not 3 requests a tick
     assert out["closed"]
+
+
+def test_an_idle_accounts_polls_ask_for_one_job_and_a_change_is_still_found(
+    hook: HousecallProHook, admin: SandboxAdmin, connection: str
+) -> None:
+    """After its first poll, the poller asks for as many jobs as its last pass saw within the look-back, plus one:
+    one job while the account is quiet (one request per poll, ~2.7 KB instead of ~27 KB). A booking then makes that
+    page too small to show the floor: the pass reads on, the booking fires once, and the next first pages hold it."""
+    harness = SensorHarness("scheduled", "deferred", connection)
+    harness.baseline()
+    assert harness.trigger is not None
+    trigger = long_lived(harness.trigger)
+
+    def page_sizes() -> list[tuple[str, str]]:
+        return [
+            (dict(map(tuple, e["query"]))["page"], dict(map(tuple, e["query"]))["page_size"])
+            for e in admin.requests(path="/jobs")
+            if dict(map(tuple, e["query"])).get("sort_by") == "updated_at"
+        ]
+
+    async def scenario() -> dict[str, Any]:
+        task = asyncio.create_task(first_event(trigger))
+        await until(lambda: bool(active_pollers()) and active_pollers()[0].subscribers, "the subscriber")
+        poller = active_pollers()[0]
+        sub = poller.subscribers[0]
+        await until(lambda: sub.polls >= 2, "two polls")
+        admin.clear_requests()
+        polls = sub.polls
+        await until(lambda: sub.polls >= polls + 3, "three more polls")
+        quiet = page_sizes()
+        quiet_polls = sub.polls - polls
+        admin.clear_requests()
+        booked = admin.book_job(customer_id=a_customer(hook, 0), **slot(2))
+        payload = await task
+        return {"quiet": quiet, "quiet_polls": quiet_polls, "booked": booked, "payload": payload}
+
+    out = asyncio.run(scenario())
+    assert out["quiet"] and set(out["quiet"]) == {("1", "1")}, out["quiet"]
+    assert len(out["quiet"]) <= out["quiet_polls"] + 1  # one request per poll
+    assert out["payload"]["status"] == "success", out["payload"]
+    assert [e["job"]["id"] for e in out["payload"]["events"]] == [out["booked"]["id"]]
