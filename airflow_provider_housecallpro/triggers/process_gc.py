@@ -10,23 +10,31 @@ processor does after start-up; objects are still freed when their last reference
 among the frozen objects that become garbage later are never reclaimed (a bounded, one-time set).
 
 Called once per process, when the first account poller is made (:func:`..shared_poller.shared_poller`): the
-imports are done by then. Turn it off with ``[housecallpro] triggerer_gc_freeze = False`` (or
-``AIRFLOW__HOUSECALLPRO__TRIGGERER_GC_FREEZE=False``).
+imports are done by then. It runs in a worker thread: reading the option may make Airflow load its providers'
+configuration (entry points, imports), which must not block the triggerer's event loop. Turn it off with
+``[housecallpro] triggerer_gc_freeze = False`` (or ``AIRFLOW__HOUSECALLPRO__TRIGGERER_GC_FREEZE=False``).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import threading
 
 log = logging.getLogger(__name__)
 
 SECTION, OPTION = "housecallpro", "triggerer_gc_freeze"
 _done = False
+_lock = threading.Lock()
+
+
+def pending() -> bool:
+    """Not done yet in this process (a cheap check for the event loop, before handing the work to a thread)."""
+    return not _done
 
 
 def enabled() -> bool:
-    """The ``[housecallpro] triggerer_gc_freeze`` option (default on): Airflow's config, already in memory."""
+    """The ``[housecallpro] triggerer_gc_freeze`` option (default on). May load the providers' configuration."""
     try:
         from airflow.configuration import conf
     except ImportError:  # pragma: no cover (no Airflow core: nothing to configure)
@@ -37,9 +45,10 @@ def enabled() -> bool:
 def freeze_once() -> bool:
     """Freeze what the process holds now, the first time this is called (when enabled). True if it froze."""
     global _done
-    if _done:
-        return False
-    _done = True
+    with _lock:
+        if _done:
+            return False
+        _done = True
     if not enabled():
         return False
     gc.freeze()

@@ -348,7 +348,8 @@ async def shared_poller(account: AccountKey, config: Callable[[], Awaitable[Clie
     key = (id(loop), account)
 
     async def make() -> SharedPoller:
-        process_gc.freeze_once()
+        if process_gc.pending():
+            await asyncio.to_thread(process_gc.freeze_once)
         # One account's connection lookup at a time: each masks the account's API key, and Airflow's secrets
         # masker recompiles one pattern of every key it holds per new key (~10 ms at a thousand keys); a thousand
         # lookups answered together would do that in one go and stall the loop for seconds.
