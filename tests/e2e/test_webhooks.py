@@ -177,7 +177,10 @@ def webhook_scenario(stack: AirflowStack, admin: SinkAdmin, log_path: Path) -> d
     stack.restart("triggerer", like="triggerer")
     expected.append((a["id"], "job.scheduled", 1))
     stack.wait_for("the change the webhook lost", lambda: done(expected), 240, dump=JOBS_DAG)
-    stack.wait_for("both watchers polled again", lambda: list_polls() >= polls_at_live + 2, 300)
+    # The watchers polled again: the lost change above could only come from a poll. One request may serve both
+    # watchers (their first polls after the restart can fall in one tick of the account's shared poller, e.g. when
+    # the inbox's deliveries wake it), so at least one list request, not two.
+    stack.wait_for("the watchers polled again", lambda: list_polls() > polls_at_live, 300)
 
     stack.wait_for("both new customers", lambda: len(rows_of(log_path, "SELECT c FROM customers")) >= 2, 180)
 
