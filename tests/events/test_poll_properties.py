@@ -108,9 +108,15 @@ def test_any_interleaving_delivers_exactly_the_oracles_events(
         lookback=timedelta(seconds=LOOKBACK),
     )
 
+    hint: list[int | None] = [None]  # as the triggerer's poller: the next first page from this pass's `recent`
+
     def poll(state: Any, since: Any = None) -> Any:
-        plan = poll_plan(config, state, T0 + timedelta(seconds=world.now), since=since, max_events=max_events)
-        return drive(plan, world)
+        plan = poll_plan(
+            config, state, T0 + timedelta(seconds=world.now), since=since, max_events=max_events, first_page=hint[0]
+        )
+        result = drive(plan, world)
+        hint[0] = None if result.recent is None else result.recent + 1
+        return result
 
     go_live = T0 + timedelta(seconds=world.now)
     world.not_before = world.now  # a change stamped before go-live is history, whenever it commits

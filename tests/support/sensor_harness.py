@@ -68,7 +68,7 @@ class FakeTI:
 
 
 async def run_trigger_once(trigger: JobEventsTrigger) -> dict[str, Any]:
-    """Run a trigger until its first event (its timeout_at is 'now', so that is after one poll)."""
+    """Run a trigger until its first event and close it (with timeout_at 'now', that is after one poll)."""
     gen = trigger.run()
     try:
         event = await gen.__anext__()

@@ -22,7 +22,7 @@ from airflow_provider_housecallpro.triggers.jobs import JobEventsTrigger
 from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
 from tests.conftest import FAST, conn_json
 from tests.support.running import until
-from tests.support.sensor_harness import SensorHarness
+from tests.support.sensor_harness import SensorHarness, run_trigger_once
 
 
 @dataclass(frozen=True)
@@ -77,15 +77,6 @@ def on(template: JobEventsTrigger, conn_id: str, interval: float = 0.1, **client
     return made
 
 
-async def first_event(trigger: JobEventsTrigger) -> dict[str, Any]:
-    gen = trigger.run()
-    try:
-        event = await gen.__anext__()
-    finally:
-        await gen.aclose()
-    return event.payload  # type: ignore[no-any-return]
-
-
 async def job_requests(admin: SandboxAdmin) -> list[dict[str, Any]]:
     return await asyncio.to_thread(admin.requests, "/jobs")
 
@@ -127,7 +118,7 @@ def test_accounts_share_one_pool_and_no_request_carries_another_accounts_credent
 
     async def scenario() -> dict[str, Any]:
         await asyncio.to_thread(admin.clear_requests)
-        tasks = [asyncio.create_task(first_event(on(template, a.conn_id))) for a in accounts]
+        tasks = [asyncio.create_task(run_trigger_once(on(template, a.conn_id))) for a in accounts]
         await until(lambda: len(active_pollers()) == len(accounts), "a poller per account")
         pollers = active_pollers()
         shared = {id(p.client._http) for p in pollers} | {id(p.http.client) for p in pollers if p.http}
@@ -169,8 +160,8 @@ def test_a_429_storm_on_one_account_leaves_anothers_polls_on_cadence(
 
     async def scenario() -> dict[str, Any]:
         await asyncio.to_thread(admin.clear_requests)
-        storm = asyncio.create_task(first_event(on(template, stormed.conn_id, interval=0.2, max_retries=3)))
-        steady = asyncio.create_task(first_event(on(template, calm.conn_id, interval=0.2)))
+        storm = asyncio.create_task(run_trigger_once(on(template, stormed.conn_id, interval=0.2, max_retries=3)))
+        steady = asyncio.create_task(run_trigger_once(on(template, calm.conn_id, interval=0.2)))
         stormed_out = await storm
         log = await job_requests(admin)
         steady_running = not steady.done()
@@ -202,8 +193,8 @@ def test_a_dead_key_fails_only_its_own_accounts_triggers_with_a_clear_message(
 
     async def scenario() -> dict[str, Any]:
         await asyncio.to_thread(admin.clear_requests)
-        alive = [asyncio.create_task(first_event(on(template, a.conn_id))) for a in live]
-        dead = [asyncio.create_task(first_event(on(template, dead_conn, interval=i))) for i in (0.1, 0.3)]
+        alive = [asyncio.create_task(run_trigger_once(on(template, a.conn_id))) for a in live]
+        dead = [asyncio.create_task(run_trigger_once(on(template, dead_conn, interval=i))) for i in (0.1, 0.3)]
         failed = await asyncio.gather(*dead)
         before = Counter(e["account"] for e in await job_requests(admin))
         # After the dead account's triggers ended, the others go on polling.

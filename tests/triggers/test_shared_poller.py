@@ -14,7 +14,7 @@ from airflow_provider_housecallpro.triggers.jobs import JobEventsTrigger
 from airflow_provider_housecallpro.triggers.shared_poller import active_pollers
 from tests.support.jobs import a_customer, slot
 from tests.support.running import until
-from tests.support.sensor_harness import SensorHarness
+from tests.support.sensor_harness import SensorHarness, run_trigger_once
 
 
 def long_lived(trigger: JobEventsTrigger, interval: float = 0.1) -> JobEventsTrigger:
@@ -24,15 +24,6 @@ def long_lived(trigger: JobEventsTrigger, interval: float = 0.1) -> JobEventsTri
     cls = getattr(importlib.import_module(module), name)
     made: JobEventsTrigger = cls(**{**kwargs, "timeout_at": None, "poll_interval": interval})
     return made
-
-
-async def first_event(trigger: JobEventsTrigger) -> dict[str, Any]:
-    gen = trigger.run()
-    try:
-        event = await gen.__anext__()
-    finally:
-        await gen.aclose()
-    return event.payload  # type: ignore[no-any-return]
 
 
 def test_subscribers_share_polls_and_each_gets_exactly_its_events(
@@ -51,7 +42,7 @@ def test_subscribers_share_polls_and_each_gets_exactly_its_events(
     late = long_lived(harnesses["all"].trigger)  # type: ignore[arg-type]
 
     async def scenario() -> dict[str, Any]:
-        tasks = {name: asyncio.create_task(first_event(t)) for name, t in triggers.items()}
+        tasks = {name: asyncio.create_task(run_trigger_once(t)) for name, t in triggers.items()}
         await until(lambda: bool(active_pollers()) and len(active_pollers()[0].subscribers) == 3, "3 subscribers")
         poller = active_pollers()[0]
         await until(lambda: all(s.polls >= 2 for s in poller.subscribers), "two polls each")
@@ -64,7 +55,7 @@ def test_subscribers_share_polls_and_each_gets_exactly_its_events(
         booked = admin.book_job(customer_id=ann, **slot(2))
         got_ann = await tasks.pop("ann")
         got_all = await tasks.pop("all")
-        late_task = asyncio.create_task(first_event(late))
+        late_task = asyncio.create_task(run_trigger_once(late))
         got_late = await late_task
         # Bob's trigger saw nothing; it leaves (the task is cancelled, as when its task is cleared).
         assert not tasks["bob"].done()
@@ -110,7 +101,7 @@ def test_an_idle_accounts_polls_ask_for_one_job_and_a_change_is_still_found(
         ]
 
     async def scenario() -> dict[str, Any]:
-        task = asyncio.create_task(first_event(trigger))
+        task = asyncio.create_task(run_trigger_once(trigger))
         await until(lambda: bool(active_pollers()) and active_pollers()[0].subscribers, "the subscriber")
         poller = active_pollers()[0]
         sub = poller.subscribers[0]
