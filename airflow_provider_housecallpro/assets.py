@@ -111,14 +111,41 @@ def _triggering(context: Mapping[str, Any], asset: Any) -> list[Any]:
 
 
 def _recent(context: Mapping[str, Any], asset: Any, after: datetime) -> list[Any]:
-    """The asset's events after ``after`` when the task has it as an inlet (else none)."""
+    """The asset's events after ``after`` when the task has it as an inlet (else none).
+
+    When the API server answers 500 to that read (after the Task SDK's own retries), the run processes its
+    triggering events and leaves the rest to the next run: unclaimed events stay in the look-back. Airflow 3.0's
+    execution API does this whenever one of the asset's events has created a run that has not started yet (its
+    response model requires the run's ``start_date``), so a sweep run that coincides with new events would fail
+    every try otherwise."""
     try:
         accessor = context["inlet_events"][asset]
+        if hasattr(accessor, "after"):  # Airflow >= 3.1: filtered by the API server
+            accessor = accessor.after(after.isoformat())
+        events = list(accessor)
     except (KeyError, IndexError):
         return []
-    if hasattr(accessor, "after"):  # Airflow >= 3.1: filtered by the API server
-        accessor = accessor.after(after.isoformat())
-    return [e for e in accessor if getattr(e, "timestamp", after) > after]
+    except Exception as exc:
+        if _server_error(exc) != 500:
+            raise
+        log.warning(
+            "Housecall Pro: the API server could not list the recent events of asset %r (500: %s); this run "
+            "processes its triggering events, the next run the rest",
+            getattr(asset, "name", asset),
+            exc,
+        )
+        return []
+    return [e for e in events if getattr(e, "timestamp", after) > after]
+
+
+def _server_error(exc: BaseException) -> int | None:
+    """The HTTP status of a Task SDK ``AirflowRuntimeError`` for an API-server error, else None."""
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+
+    if not isinstance(exc, AirflowRuntimeError) or exc.error.error != ErrorType.API_SERVER_ERROR:
+        return None
+    status = (exc.error.detail or {}).get("status_code")
+    return status if isinstance(status, int) else None
 
 
 def select(
