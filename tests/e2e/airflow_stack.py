@@ -116,9 +116,9 @@ class AirflowStack:
         self.env = self._environment(python, env or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.killed: list[str] = []
-        self.db_errors: list[str] = []  # metadata-DB errors a retried idempotent request met (see _set_paused)
+        self.db_errors: list[str] = []  # metadata-DB errors a retried idempotent request met (see idempotent)
         self.log_files: dict[str, Path] = {}
-        # Longer than the SQLite busy timeout (120 s): a request waiting for the lock is slow, not lost.
+        # Longer than the SQLite busy timeout (30 s): a request waiting for the lock is slow, not lost.
         self._client = httpx.Client(base_url=self.url, timeout=150.0)
 
     # -- configuration ------------------------------------------------------------------------------
@@ -384,23 +384,25 @@ class AirflowStack:
     def pause(self, dag_id: str) -> None:
         self._set_paused(dag_id, True)
 
-    def _set_paused(self, dag_id: str, paused: bool, attempts: int = 3) -> None:
-        """PATCH the DAG's ``is_paused``, as the UI's toggle does, and retry a 500 "Database error" up to
-        ``attempts`` times. The PATCH is idempotent, and that 500 is this stack's SQLite metadata DB (four Airflow
-        processes, one file): seen once in CI, failing the API server's own audit-log INSERT, a request in which
-        nothing of ours runs (its database error was not in the report; ``EXPOSE_STACKTRACE`` now puts it there).
-        Any other answer fails at once; each retried error is kept in ``db_errors``, shown by ``diagnostics()``
-        and raised as a warning, so a recurring one is not lost."""
-        path = f"/api/v2/dags/{dag_id}"
+    def _set_paused(self, dag_id: str, paused: bool) -> None:
+        """PATCH the DAG's ``is_paused``, as the UI's toggle does (see :meth:`idempotent`)."""
+        self.idempotent("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
+
+    def idempotent(self, method: str, path: str, ok: tuple[int, ...] = (), attempts: int = 3, **kwargs: Any) -> None:
+        """Send an idempotent request (a pause, ending or deleting a run) and retry a 500 "Database error" up to
+        ``attempts`` times. That 500 is this stack's SQLite metadata DB (four Airflow processes, one file): seen in
+        CI failing the API server's own audit-log INSERT, a request in which nothing of ours runs. A success or a
+        status in ``ok`` returns; any other answer fails at once. Each retried error is kept in ``db_errors``,
+        shown by ``diagnostics()`` and raised as a warning, so a recurring one is not lost."""
         for attempt in range(1, attempts + 1):
-            response = self.api("PATCH", path, json={"is_paused": paused})
-            if response.is_success:
+            response = self.api(method, path, **kwargs)
+            if response.is_success or response.status_code in ok:
                 return
             if response.status_code != 500 or "Database error" not in response.text or attempt == attempts:
-                self.fail(f"PATCH {path} answered {response.status_code}: {response.text}")
+                self.fail(f"{method} {path} answered {response.status_code}: {response.text}")
             detail = response.json().get("detail")
             cause = detail.get("orig_error") if isinstance(detail, dict) else None
-            error = f"PATCH {path} (attempt {attempt}): {cause or response.text}"
+            error = f"{method} {path} (attempt {attempt}): {cause or response.text}"
             self.db_errors.append(error)
             warnings.warn(f"retried after the metadata DB refused it: {error}", stacklevel=2)
 
@@ -449,10 +451,8 @@ class AirflowStack:
             for run in self.dag_runs(dag_id):
                 path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
                 if run["state"] not in FINISHED_RUN_STATES:  # a running run cannot be deleted (409): end it first
-                    self.api_json("PATCH", path, json={"state": "failed"})
-                response = self.api("DELETE", path)
-                if response.status_code not in (204, 404):
-                    self.fail(f"DELETE {path} answered {response.status_code}: {response.text}")
+                    self.idempotent("PATCH", path, json={"state": "failed"})
+                self.idempotent("DELETE", path, ok=(404,))  # 404: a retry after the DB applied the first try
         self.wait_for("every trigger to go", lambda: not self.metadata("SELECT id FROM trigger"), timeout)
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:

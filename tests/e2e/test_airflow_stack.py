@@ -1,4 +1,5 @@
-"""The end-to-end harness's own rules that need no running Airflow: pausing retries only the metadata DB's 500."""
+"""The end-to-end harness's own rules that need no running Airflow: its idempotent requests (pausing, deleting a run)
+retry only the metadata DB's 500."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def test_a_pause_fails_after_the_last_attempt_and_on_any_other_error(tmp_path: P
     with pytest.raises(AssertionError, match="answered 404"):
         stack.pause("d")
     assert len(bodies) == 1
+
+
+def test_a_run_delete_the_metadata_db_refused_is_sent_again_and_a_404_then_means_done(tmp_path: Path) -> None:
+    stack, bodies = stack_answering(tmp_path, [(500, LOCKED), (404, {"detail": "not found"})])
+    with pytest.warns(UserWarning, match="database is locked"):
+        stack.idempotent("DELETE", "/api/v2/dags/d/dagRuns/r", ok=(404,))
+    assert len(bodies) == 2
+    assert stack.db_errors == ["DELETE /api/v2/dags/d/dagRuns/r (attempt 1): database is locked"]
 
 
 def test_only_airflows_own_sigterm_traceback_is_no_trigger_failure() -> None:
