@@ -6,9 +6,9 @@ They only send, sleep and feed outcomes back to the core; everything else is dec
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -57,7 +57,7 @@ class HousecallProClient:
                 time.sleep(delay)
             outcome: httpx.Response | httpx.TransportError
             try:
-                outcome = self._http.send(self.core.build(self._http, request))
+                outcome = self._http.send(self.core.build(request))
             except httpx.TransportError as exc:
                 outcome = exc
             try:
@@ -95,6 +95,8 @@ class AsyncHousecallProClient:
     of its own (each request waits for its gate; back-off sleeps hold nothing); :meth:`aclose` leaves it open.
     """
 
+    _http: httpx.AsyncClient | None
+
     def __init__(
         self,
         config: ClientConfig,
@@ -103,9 +105,13 @@ class AsyncHousecallProClient:
         shared: SharedHttp | None = None,
     ) -> None:
         self.core = HttpCore(config)
-        self._owned = shared is None
-        self._http = shared.client if shared else httpx.AsyncClient(timeout=self.core.timeout(), transport=transport)
-        self._gate: contextlib.AbstractAsyncContextManager[Any] = shared.gate if shared else contextlib.nullcontext()
+        self._send: Callable[[httpx.Request], Awaitable[httpx.Response]]
+        if shared is None:
+            self._http = httpx.AsyncClient(timeout=self.core.timeout(), transport=transport)
+            self._send = functools.partial(self._http.send, follow_redirects=False)
+        else:
+            self._http = None
+            self._send = shared.send
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.core.config!r})"
@@ -118,8 +124,7 @@ class AsyncHousecallProClient:
                 await asyncio.sleep(delay)
             outcome: httpx.Response | httpx.TransportError
             try:
-                async with self._gate:
-                    outcome = await self._http.send(self.core.build(self._http, request), follow_redirects=False)
+                outcome = await self._send(self.core.build(request))
             except httpx.TransportError as exc:
                 outcome = exc
             try:
@@ -141,7 +146,7 @@ class AsyncHousecallProClient:
             page_no = page.next_page
 
     async def aclose(self) -> None:
-        if self._owned:
+        if self._http is not None:
             await self._http.aclose()
 
     async def __aenter__(self) -> Self:

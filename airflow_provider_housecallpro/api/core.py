@@ -156,6 +156,7 @@ class HttpCore:
         headers = {
             "Authorization": f"Token {self.config.api_key}",
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
             "User-Agent": self.config.user_agent,
         }
         if self.config.company_id:
@@ -165,14 +166,15 @@ class HttpCore:
     def timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout)
 
-    def build(self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest) -> httpx.Request:
-        # Credentials and timeouts per request: the client may be a pool shared by many accounts (:mod:`.pool`).
-        return client.build_request(
+    def build(self, request: ApiRequest) -> httpx.Request:
+        """The whole request: headers, credentials and timeouts are its own, nothing comes from a client's defaults
+        (the pool that sends it is shared by many accounts, :mod:`.pool`)."""
+        return httpx.Request(
             request.method,
             request.url(self.config.base_url),
             json=request.json,
             headers=self.headers(),
-            timeout=self.timeout(),
+            extensions={"timeout": self.timeout().as_dict()},
         )
 
     # -- the attempt loop -------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """One HTTP connection pool per event loop and API base URL, shared by every account that talks to it.
 
-A triggerer watching a thousand Housecall Pro accounts talks to one host: one ``httpx.AsyncClient`` (one TLS
-context, built once in a thread; one pool of keep-alive connections) serves them all. It carries **no
-credentials**: no default headers, no auth, no cookies (its jar refuses every cookie, so an answer to one account
-can never leak into another's requests), no redirects followed. Each request brings its own ``Authorization`` and
-``X-Company-Id`` (:meth:`~.core.HttpCore.build`) and its own timeouts.
+A triggerer watching a thousand Housecall Pro accounts talks to one host: one ``httpx.AsyncHTTPTransport`` (one TLS
+context, built once in a thread; one pool of keep-alive connections) serves them all. Requests go to the transport
+itself, with no client in between: a client's layer would bring default headers, auth, a cookie jar and redirects,
+none of which a shared pool may apply (an answer to one account must never shape another's request), and it costs
+about a fifth of each idle poll's CPU. Each request brings its own ``Authorization``, ``X-Company-Id`` and
+timeouts (:meth:`~.core.HttpCore.build`); cookies are never stored and a redirect is an answer like any other.
 
 The pool lives while at least one user holds it (:func:`acquire` / :func:`release`) and is closed by the last.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -28,24 +28,36 @@ IN_FLIGHT = 20
 LIMITS = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=4.0)
 
 
-def no_cookies() -> CookieJar:
-    """A cookie jar that stores nothing: a cookie one account's answer sets is never sent for another. (A jar, not
-    an ``httpx.Cookies``: the client copies the cookies of one of those into a default jar, losing the policy.)"""
-    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-
-def make_client(limits: httpx.Limits = LIMITS) -> httpx.AsyncClient:
-    """A credential-free client: every request must bring its own headers and timeout."""
-    return httpx.AsyncClient(limits=limits, cookies=no_cookies(), follow_redirects=False)
+def make_transport(limits: httpx.Limits = LIMITS) -> httpx.AsyncHTTPTransport:
+    """A credential-free connection pool: every request must bring its own headers and timeout."""
+    return httpx.AsyncHTTPTransport(limits=limits)
 
 
 @dataclass(eq=False)
 class SharedHttp:
-    """A shared client and the gate every request through it passes (at most ``IN_FLIGHT`` at a time)."""
+    """A shared transport and the gate every request through it passes (at most ``IN_FLIGHT`` at a time)."""
 
-    client: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(IN_FLIGHT))
     users: int = 0
+    closed: bool = False
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """The answer to ``request``, its body read (transport errors are httpx's, as from a client)."""
+        if self.closed:
+            raise RuntimeError("Cannot send a request, as the shared Housecall Pro pool has been closed")
+        async with self.gate:
+            response = await self.transport.handle_async_request(request)
+            response.request = request
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self.transport.aclose()
 
 
 _POOLS: Shared[tuple[int, str], SharedHttp] = Shared()
@@ -53,7 +65,7 @@ _POOLS: Shared[tuple[int, str], SharedHttp] = Shared()
 
 async def _make() -> SharedHttp:
     # httpx builds its TLS context when the client is made (~15 ms of CPU): not on the event loop.
-    return SharedHttp(await asyncio.to_thread(make_client))
+    return SharedHttp(await asyncio.to_thread(make_transport))
 
 
 async def acquire(base_url: str) -> SharedHttp:
@@ -70,7 +82,7 @@ async def release(shared: SharedHttp) -> None:
         return
     _POOLS.discard(shared)
     with contextlib.suppress(Exception):
-        await shared.client.aclose()
+        await shared.aclose()
 
 
 def open_pools() -> list[SharedHttp]:

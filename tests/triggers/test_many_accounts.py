@@ -121,7 +121,8 @@ def test_accounts_share_one_pool_and_no_request_carries_another_accounts_credent
         tasks = [asyncio.create_task(run_trigger_once(on(template, a.conn_id))) for a in accounts]
         await until(lambda: len(active_pollers()) == len(accounts), "a poller per account")
         pollers = active_pollers()
-        shared = {id(p.client._http) for p in pollers} | {id(p.http.client) for p in pollers if p.http}
+        # the pool each poller holds, and the one its client sends through (``SharedHttp.send``, bound)
+        shared = {id(p.http) for p in pollers} | {id(getattr(p.client._send, "__self__", None)) for p in pollers}
         pools = len(pool.open_pools())
         log = await until_counts(admin, [n for n in names if n != names[2]], 6, "six requests of every account")
         redirected = await tasks[2]  # the redirect was refused: that account's trigger reports it and ends

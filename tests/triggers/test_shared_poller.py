@@ -69,7 +69,7 @@ def test_subscribers_share_polls_and_each_gets_exactly_its_events(
             "late": got_late,
             "requests": requests,
             "ticks": ticks,
-            "closed": poller.http is not None and poller.http.client.is_closed,
+            "closed": poller.http is not None and poller.http.closed,
         }
 
     out = asyncio.run(scenario())
