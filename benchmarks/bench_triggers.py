@@ -445,6 +445,8 @@ def main() -> None:
                     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
                     if done.returncode != 0:
                         raise SystemExit(f"scenario {kind} N={n} failed:\n{done.stderr[-3000:]}")
+                    if os.environ.get("HCP_BENCH_TRACEMALLOC") or os.environ.get("HCP_BENCH_OBJECTS"):
+                        sys.stderr.write(done.stderr)  # the diagnosis the scenario printed
                     result = json.loads(done.stdout.strip().splitlines()[-1])
                     where = "one account" if accounts == 1 else "N accounts"
                     for key, value in result.items():

@@ -44,6 +44,7 @@ from airflow_provider_housecallpro.api.shared import Shared
 from airflow_provider_housecallpro.events.detector import Detector, DetectorSettings, DetectorState, PollResult
 from airflow_provider_housecallpro.events.poll import adrive, poll_plan
 from airflow_provider_housecallpro.triggers import process_gc
+from airflow_provider_housecallpro.triggers.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Subscription:
     delay: float = 0.0  # the first poll comes no sooner than this many seconds after subscribing
     since: datetime | None = None  # go-live when ``state`` is None (a first run)
     webhooks: bool = False  # also judges the jobs webhook deliveries push (:meth:`SharedPoller.push`)
-    results: asyncio.Queue[PollResult | BaseException] = field(default_factory=asyncio.Queue)
+    results: Mailbox[PollResult | BaseException] = field(default_factory=Mailbox)
     last_poll: float = float("-inf")
     polls: int = 0
 
