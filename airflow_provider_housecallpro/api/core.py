@@ -9,6 +9,7 @@ handling, error mapping and key scrubbing exist exactly once.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -145,11 +146,21 @@ def date_header(value: str | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> httpx.URL:
+    """``url`` parsed once (``httpx.URL`` is immutable): the idle poll of every account asks for the same page."""
+    return httpx.URL(url)
+
+
 class HttpCore:
     """Request building, retry decisions and error mapping for one :class:`ClientConfig`."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
+        # The config is frozen: what every request carries is worked out once (a poll builds a request a second
+        # per account).
+        self._headers = self.headers()
+        self._timeouts = self.timeout().as_dict()
 
     # -- building ---------------------------------------------------------------------------------
     def headers(self) -> dict[str, str]:
@@ -171,10 +182,10 @@ class HttpCore:
         (the pool that sends it is shared by many accounts, :mod:`.pool`)."""
         return httpx.Request(
             request.method,
-            request.url(self.config.base_url),
+            _parsed(request.url(self.config.base_url)),
             json=request.json,
-            headers=self.headers(),
-            extensions={"timeout": self.timeout().as_dict()},
+            headers=self._headers,
+            extensions={"timeout": self._timeouts},
         )
 
     # -- the attempt loop -------------------------------------------------------------------------
