@@ -4,7 +4,7 @@ A triggerer watching a thousand Housecall Pro accounts talks to one host: one ``
 context, built once in a thread; one pool of keep-alive connections) serves them all. Requests go to the transport
 itself, with no client in between: a client's layer would bring default headers, auth, a cookie jar and redirects,
 none of which a shared pool may apply (an answer to one account must never shape another's request), and it costs
-about a fifth of each idle poll's CPU. Each request brings its own ``Authorization``, ``X-Company-Id`` and
+about a sixth of each idle poll's CPU. Each request brings its own ``Authorization``, ``X-Company-Id`` and
 timeouts (:meth:`~.core.HttpCore.build`); cookies are never stored and a redirect is an answer like any other.
 
 The pool lives while at least one user holds it (:func:`acquire` / :func:`release`) and is closed by the last.
