@@ -1,9 +1,9 @@
 """What an account's poller hands one waiting trigger: its results, in order, awaited by that trigger alone.
 
 An ``asyncio.Queue`` would do, but each one holds three deques and an ``asyncio.Event`` (a fourth): ~3 KiB for
-every waiting trigger, most of a trigger's memory on a shared account (``benchmarks/bench_triggers.py``,
-``HCP_BENCH_TRACEMALLOC=1``). A mailbox has one reader, no size limit and no ``join``, so a list and the reader's
-one pending future are all it needs.
+every waiting trigger, its largest item after its decoded state on a shared account
+(``benchmarks/bench_triggers.py``, ``HCP_BENCH_TRACEMALLOC=1``). A mailbox has one reader, no size limit and no
+``join``, so a list and the reader's one pending future are all it needs.
 """
 
 from __future__ import annotations
